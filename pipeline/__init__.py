@@ -1,0 +1,1 @@
+"""firsthand's Beam pipeline: thin composites wiring readers, detectors, dedup and writers."""

@@ -1,0 +1,134 @@
+"""The `firsthand` command (also `python -m pipeline`)."""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from pipeline.options import ConfigError, FirsthandOptions, config_file_args
+
+USAGE = """usage: firsthand COMMAND [options]
+
+commands:
+  run      run the pipeline: firsthand run --input GLOB --output DIR [options] [Beam options]
+  demo     write the demo corpus: firsthand demo --output DIR
+  schema   print the output tables' columns as Markdown
+
+`firsthand COMMAND --help` explains each command's options.
+"""
+
+_OWN_VALUE_FLAGS = ("--config", "--workers")
+_OWN_SWITCHES = ("--verbose", "-v")
+
+
+def _run_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="firsthand run", allow_abbrev=False,
+        description="Read sharded web text, tag every document with provenance, write Parquet shards.",
+        epilog="Any Apache Beam pipeline option passes through: --runner, --direct_num_workers, "
+               "--temp_location, --project, ... The default runner is FnApiRunner.")
+    parser.add_argument("--config", help="YAML or JSON file of the options below (the command line wins).")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="Local worker processes (FnApiRunner multi_processing); 1 runs in one process.")
+    parser.add_argument("--verbose", "-v", action="store_true", help="Also show Beam's own INFO logs.")
+    FirsthandOptions._add_argparse_args(parser)
+    return parser
+
+
+def _without_own_flags(argv: list[str]) -> list[str]:
+    """argv minus --config/--workers/--verbose, which Beam must not see."""
+    out, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg in _OWN_VALUE_FLAGS:
+            skip = True
+        elif arg in _OWN_SWITCHES or arg.split("=", 1)[0] in _OWN_VALUE_FLAGS:
+            continue
+        else:
+            out.append(arg)
+    return out
+
+
+class _QuietBeamImportNoise(logging.Filter):
+    """Beam warns on import that optional Google Cloud clients are absent; irrelevant to local runs."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("apitools not found")
+
+
+def _setup_logging(verbose: bool) -> None:
+    logging.basicConfig(level=logging.INFO, force=True, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                        datefmt="%H:%M:%S")
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(_QuietBeamImportNoise())
+    logging.getLogger("firsthand").setLevel(logging.INFO)
+    if not verbose:
+        logging.getLogger("apache_beam").setLevel(logging.WARNING)
+
+
+def cmd_run(argv: list[str]) -> int:
+    parser = _run_parser()
+    own, _ = parser.parse_known_args(argv)  # --help, and type errors with a clear message
+    config_args = config_file_args(own.config) if own.config else []
+    if config_args:
+        parser.parse_known_args(config_args + argv)
+    if own.workers is not None and own.workers < 1:
+        raise ConfigError(f"--workers must be 1 or more, got {own.workers}")
+    _setup_logging(own.verbose)
+    from pipeline.run import run, summary  # Beam's import is slow; keep `--help` fast
+    manifest = run(config_args + _without_own_flags(argv), workers=own.workers)
+    print(summary(manifest, manifest["config"]["output"]))
+    return 0
+
+
+def cmd_demo(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="firsthand demo", description="Write the demo corpus to a folder.")
+    parser.add_argument("--output", required=True, help="Folder to write the demo shards into.")
+    args = parser.parse_args(argv)
+    from pipeline.demo import write_demo
+    for path in write_demo(args.output):
+        print(path)
+    return 0
+
+
+def cmd_schema(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="firsthand schema", description="Print the output columns as Markdown.")
+    parser.add_argument("--table", choices=("documents", "errors"), default=None)
+    args = parser.parse_args(argv)
+    from schemas import DOCUMENT_COLUMNS, ERROR_COLUMNS, SCHEMA_VERSION, columns_markdown
+    print(f"Schema version {SCHEMA_VERSION}\n")
+    if args.table in (None, "documents"):
+        print("### kept/, rejected/, documents/\n\n" + columns_markdown(DOCUMENT_COLUMNS) + "\n")
+    if args.table in (None, "errors"):
+        print("### errors/\n\n" + columns_markdown(ERROR_COLUMNS))
+    return 0
+
+
+COMMANDS = {"run": cmd_run, "demo": cmd_demo, "schema": cmd_schema}
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        print(USAGE)
+        return 0 if argv else 2
+    command = COMMANDS.get(argv[0])
+    if command is None:
+        print(f"firsthand: unknown command {argv[0]!r}\n\n{USAGE}", file=sys.stderr)
+        return 2
+    try:
+        return command(argv[1:])
+    except ConfigError as e:
+        print(f"firsthand: error: {e}", file=sys.stderr)
+        return 2
+    except Exception as e:  # noqa: BLE001 - one clear line for the user; the log above has the trace
+        from pipeline.manifest import AccountingError
+        if isinstance(e, AccountingError):
+            print(f"firsthand: accounting error: {e}", file=sys.stderr)
+            return 3
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())

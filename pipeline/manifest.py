@@ -1,0 +1,151 @@
+"""manifest.json: the run's configuration, versions, inputs, counts and output files.
+
+Built inside the pipeline from the per-file read reports and per-shard write
+reports, so it needs no driver (templates, detached jobs) and counts only what
+really reached the output. Written last: readers trust only files it lists.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+from collections import Counter
+from typing import Any, Iterable
+
+import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
+
+from pipeline.write import DOCUMENTS, ERRORS, KEPT, REJECTED, TEMP_DIR, rename_into_place
+from schemas import SCHEMA_VERSION
+
+MANIFEST = "manifest.json"
+_log = logging.getLogger("firsthand.manifest")
+
+
+class AccountingError(RuntimeError):
+    """Records were lost or duplicated between reading and writing."""
+
+
+def _add(total: Counter[str], part: dict[str, int]) -> None:
+    for k, v in part.items():
+        total[k] += v
+
+
+def build_manifest(reports: Iterable[dict[str, Any]], run_info: dict[str, Any]) -> dict[str, Any]:
+    """Assemble the manifest and its accounting block from the pipeline's reports."""
+    inputs = sorted((r for r in reports if r["report"] == "input"), key=lambda r: r["path"])
+    outputs = sorted((r for r in reports if r["report"] == "output"), key=lambda r: r["path"])
+    by_table: dict[str, list[dict[str, Any]]] = {t: [] for t in (KEPT, REJECTED, DOCUMENTS, ERRORS)}
+    for r in outputs:
+        by_table[r["table"]].append(r)
+
+    def rows(table: str) -> int:
+        return sum(r["rows"] for r in by_table[table])
+
+    read_errors_by_kind: Counter[str] = Counter()
+    skipped: Counter[str] = Counter()
+    reasons: Counter[str] = Counter()
+    flags: Counter[str] = Counter()
+    decisions: Counter[str] = Counter()
+    error_kinds: Counter[str] = Counter()
+    for r in inputs:
+        _add(read_errors_by_kind, r["errors_by_kind"])
+        _add(skipped, r["skipped"])
+    for r in by_table[KEPT] + by_table[REJECTED] + by_table[DOCUMENTS]:
+        _add(reasons, r["reasons"])
+        _add(flags, r["flags"])
+        _add(decisions, r["decisions"])
+    for r in by_table[ERRORS]:
+        _add(error_kinds, r["kinds"])
+
+    documents_read = sum(r["documents"] for r in inputs)
+    errors_read = sum(r["errors"] for r in inputs)
+    read = documents_read + errors_read
+    written_documents = rows(KEPT) + rows(REJECTED) + rows(DOCUMENTS)
+    written = written_documents + rows(ERRORS)
+    counts = {
+        "read": read,
+        "kept": decisions.get("keep", 0),
+        "rejected": decisions.get("reject", 0),
+        "errors": rows(ERRORS),
+        "rejected_by_reason": dict(sorted(reasons.items())),
+        "errors_by_kind": dict(sorted(error_kinds.items())),
+        "flags": dict(sorted(flags.items())),
+    }
+    stages = {
+        "read": {"files": len(inputs), "documents": documents_read, "errors": errors_read,
+                 "errors_by_kind": dict(sorted(read_errors_by_kind.items())),
+                 "skipped_non_documents": dict(sorted(skipped.items()))},
+        "exact_dedup": {"documents": written_documents,
+                        "clusters_with_duplicates": sum(r["duplicate_clusters"] for r in outputs if r["table"] != ERRORS),
+                        "duplicates": reasons.get("exact_duplicate", 0),
+                        "id_collisions_resolved": flags.get("id_collision", 0)},
+        "write": {t: {"files": len(by_table[t]), "rows": rows(t)} for t in by_table},
+    }
+    accounting = {
+        "rule": "read = kept + rejected + errors",
+        "read": read,
+        "kept_plus_rejected_plus_errors": counts["kept"] + counts["rejected"] + counts["errors"],
+        "documents_read": documents_read,
+        "document_rows_written": written_documents,
+        "errors_read": errors_read,
+        "error_rows_written": rows(ERRORS),
+        "written_rows": written,
+    }
+    tables = (DOCUMENTS, ERRORS) if run_info.get("config", {}).get("mode") == "tag" else (KEPT, REJECTED, ERRORS)
+    accounting["balanced"] = (accounting["read"] == accounting["kept_plus_rejected_plus_errors"] == written
+                              and documents_read == written_documents and errors_read == rows(ERRORS)
+                              and error_kinds == read_errors_by_kind)
+    return {
+        **run_info,
+        "status": "complete" if accounting["balanced"] else "accounting_failed",
+        "schema_version": SCHEMA_VERSION,
+        "inputs": [{k: r[k] for k in ("path", "format", "size_bytes", "documents", "errors",
+                                       "errors_by_kind", "skipped")} for r in inputs],
+        "counts": counts,
+        "stages": stages,
+        "accounting": accounting,
+        "outputs": {t: [{"path": r["path"], "rows": r["rows"], "bytes": r["bytes"]} for r in by_table[t]]
+                    for t in tables},
+    }
+
+
+def write_json(output: str, name: str, data: dict[str, Any]) -> None:
+    """Write JSON to output/name atomically (temporary file, then rename)."""
+    temp = FileSystems.join(output, TEMP_DIR, name + ".tmp")
+    with FileSystems.create(temp) as f:
+        f.write(json.dumps(data, indent=2, sort_keys=False, default=str).encode("utf-8"))
+    rename_into_place(temp, FileSystems.join(output, name))
+
+
+class WriteManifestFn(beam.DoFn):
+    def __init__(self, output: str, run_info: dict[str, Any]):
+        self._output = output
+        self._run_info = run_info
+
+    def process(self, reports: list[dict[str, Any]]):
+        manifest = build_manifest(reports, self._run_info)
+        manifest["finished_at"] = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+        if not manifest["accounting"]["balanced"]:
+            write_json(self._output, "manifest.failed.json", manifest)
+            raise AccountingError(
+                "records were lost or duplicated between reading and writing: "
+                f"{json.dumps(manifest['accounting'])}. The output is incomplete and has no manifest.json; "
+                f"details are in {FileSystems.join(self._output, 'manifest.failed.json')}. Please report this.")
+        write_json(self._output, MANIFEST, manifest)
+        FileSystems.delete([FileSystems.join(self._output, TEMP_DIR)])
+        _log.info("wrote %s", FileSystems.join(self._output, MANIFEST))
+        yield manifest["counts"]
+
+
+class WriteManifest(beam.PTransform):
+    """All reports -> manifest.json, once every shard is written."""
+
+    def __init__(self, output: str, run_info: dict[str, Any]):
+        super().__init__()
+        self._output, self._run_info = output, run_info
+
+    def expand(self, reports):
+        return (reports
+                | "Collect" >> beam.combiners.ToList()
+                | "Write" >> beam.ParDo(WriteManifestFn(self._output, self._run_info)))

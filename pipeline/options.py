@@ -1,0 +1,153 @@
+"""firsthand's options: one PipelineOptions class (so templates and runners see them)
+plus the checked, immutable RunConfig the pipeline is built from."""
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import yaml
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from pipeline.fields import PRESETS, FieldMapping, mapping_from
+from pipeline.formats import FORMATS
+
+MODES = ("filter", "tag")
+DEFAULT_SHARD_INPUT_MB = 64
+DEFAULT_MAX_RECORD_BYTES = 64 << 20
+
+
+class ConfigError(ValueError):
+    """A configuration the pipeline refuses, with what to change."""
+
+
+def _both(name: str) -> list[str]:
+    """`--text-field` and `--text_field`: dashes for people, underscores for Beam templates."""
+    dashed = "--" + name.replace("_", "-")
+    underscored = "--" + name
+    return [dashed] if dashed == underscored else [dashed, underscored]
+
+
+class FirsthandOptions(PipelineOptions):
+    @classmethod
+    def _add_argparse_args(cls, parser: argparse.ArgumentParser) -> None:
+        add = parser.add_argument
+        add(*_both("input"), dest="input", action="append",
+            help="Input files: a path or glob on any Beam filesystem (local, gs://, s3://). Repeat for several.")
+        add(*_both("output"), dest="output", help="Run folder to create; must be empty unless --overwrite.")
+        add(*_both("mode"), dest="mode", default="filter", choices=MODES,
+            help="filter: write kept/ and rejected/. tag: write every document to documents/ "
+                 "with its decision, dropping nothing. (default: filter)")
+        add(*_both("preset"), dest="preset", default="auto", choices=sorted(PRESETS),
+            help="Field layout of JSON Lines/Parquet input. auto tries every preset's fields. (default: auto)")
+        for field in ("text", "id", "url", "date"):
+            add(*_both(f"{field}_field"), dest=f"{field}_field", default=None,
+                help=f"Dotted path(s) of the {field} field, comma-separated, first present wins; "
+                     "overrides the preset.")
+        add(*_both("format"), dest="format", default="auto", choices=("auto",) + FORMATS,
+            help="Input format for every file; auto tells it from each file name. (default: auto)")
+        add(*_both("num_shards"), dest="num_shards", type=int, default=0,
+            help="Output shards per table. 0: one per --shard-input-mb of input. (default: 0)")
+        add(*_both("shard_input_mb"), dest="shard_input_mb", type=int, default=DEFAULT_SHARD_INPUT_MB,
+            help=f"With --num-shards 0, input MiB per output shard. (default: {DEFAULT_SHARD_INPUT_MB})")
+        add(*_both("max_record_bytes"), dest="max_record_bytes", type=int, default=DEFAULT_MAX_RECORD_BYTES,
+            help="Records larger than this go to errors/ as record_too_large, read in bounded memory. "
+                 f"(default: {DEFAULT_MAX_RECORD_BYTES})")
+        add(*_both("html_extraction"), dest="html_extraction", default="main", choices=("main", "full"),
+            help="WARC HTML to text: main drops navigation and boilerplate, full keeps all text. (default: main)")
+        add(*_both("overwrite"), dest="overwrite", action="store_true",
+            help="Replace an earlier firsthand run in --output.")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    inputs: tuple[str, ...]
+    output: str
+    mode: str
+    mapping: FieldMapping
+    preset: str
+    format: str
+    num_shards: int
+    shard_input_mb: int
+    max_record_bytes: int
+    html_main_content: bool
+    overwrite: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["inputs"] = list(self.inputs)
+        d["mapping"] = self.mapping.to_dict()
+        return d
+
+
+def config_from_options(options: PipelineOptions) -> RunConfig:
+    """Check the options and return the RunConfig, or raise ConfigError saying what to change."""
+    o = options.view_as(FirsthandOptions)
+    if not o.input:
+        raise ConfigError("no input: pass --input GLOB (repeat it for several)")
+    if not o.output:
+        raise ConfigError("no output: pass --output DIR, a folder for this run")
+    if o.num_shards < 0:
+        raise ConfigError(f"--num-shards must be 0 (automatic) or more, got {o.num_shards}")
+    if o.shard_input_mb <= 0:
+        raise ConfigError(f"--shard-input-mb must be positive, got {o.shard_input_mb}")
+    if o.max_record_bytes <= 0:
+        raise ConfigError(f"--max-record-bytes must be positive, got {o.max_record_bytes}")
+    try:
+        mapping = mapping_from(o.preset, o.text_field, o.id_field, o.url_field, o.date_field)
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
+    return RunConfig(
+        inputs=tuple(o.input), output=o.output.rstrip("/"), mode=o.mode, mapping=mapping,
+        preset=o.preset, format=o.format, num_shards=o.num_shards, shard_input_mb=o.shard_input_mb,
+        max_record_bytes=o.max_record_bytes, html_main_content=o.html_extraction == "main",
+        overwrite=o.overwrite,
+    )
+
+
+def _option_dests() -> dict[str, argparse.Action]:
+    parser = argparse.ArgumentParser(add_help=False)
+    FirsthandOptions._add_argparse_args(parser)
+    return {a.dest: a for a in parser._actions}
+
+
+def config_file_args(path: str) -> list[str]:
+    """Command-line arguments equivalent to a YAML or JSON config file of firsthand options.
+
+    Keys are option names (`text_field` or `text-field`). Arguments given on the command
+    line after these win. Only safe YAML loading is used.
+    """
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = yaml.safe_load(f) if not path.endswith(".json") else json.load(f)
+    except OSError as e:
+        raise ConfigError(f"cannot read config file {path}: {e.strerror}") from None
+    except (yaml.YAMLError, ValueError) as e:
+        raise ConfigError(f"config file {path} is not valid YAML/JSON: {e}") from None
+    if data is None:
+        return []
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path} must hold a mapping of option names to values")
+    actions = _option_dests()
+    args: list[str] = []
+    for key, value in data.items():
+        dest = str(key).replace("-", "_")
+        if dest not in actions:
+            raise ConfigError(f"config file {path}: unknown option {key!r}; known: {', '.join(sorted(actions))}")
+        flag = "--" + dest.replace("_", "-")
+        if isinstance(actions[dest], argparse._StoreTrueAction):
+            if not isinstance(value, bool):
+                raise ConfigError(f"config file {path}: {key} must be true or false, got {value!r}")
+            if value:
+                args.append(flag)
+        elif isinstance(value, list):
+            if not isinstance(actions[dest], argparse._AppendAction):
+                raise ConfigError(f"config file {path}: {key} takes one value, got a list")
+            for item in value:
+                args.append(f"{flag}={item}")
+        elif isinstance(value, (dict, bool)) or value is None:
+            raise ConfigError(f"config file {path}: {key} must be a string or number, got {value!r}")
+        else:
+            args.append(f"{flag}={value}")
+    return args

@@ -1,0 +1,236 @@
+"""Build and run a firsthand pipeline: match inputs, guard the output folder, wire the
+composites, then check the manifest against Beam's metrics and print a summary."""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import logging
+import math
+import os
+import platform
+import time
+from importlib import metadata
+from typing import Any
+
+import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.metrics.metric import MetricsFilter
+from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
+
+from pipeline.dedup import ExactDuplicates
+from pipeline.documents import SourceFile
+from pipeline.formats import detect_format
+from pipeline.manifest import MANIFEST, AccountingError, WriteManifest
+from pipeline.options import ConfigError, RunConfig, config_from_options
+from pipeline.read import ERRORS, NAMESPACE, REPORTS, ReadDocuments
+from pipeline.write import DOCUMENTS, ERRORS as ERRORS_TABLE, KEPT, REJECTED, TEMP_DIR, WriteDocuments, WriteErrors
+
+DEFAULT_RUNNER = "FnApiRunner"  # DirectRunner would first try to download Prism
+_RUN_ENTRIES = {KEPT, REJECTED, DOCUMENTS, ERRORS_TABLE, MANIFEST, "manifest.failed.json", TEMP_DIR}
+_GLOB_CHARS = "*?[{"
+_log = logging.getLogger("firsthand")
+
+
+def _is_local(path: str) -> bool:
+    return "://" not in path
+
+
+def _absolute(path: str) -> str:
+    return os.path.abspath(path) if _is_local(path) else path
+
+
+def pattern_base(pattern: str) -> str:
+    """The folder part of a glob before its first wildcard, ending in '/'."""
+    cut = min((pattern.find(c) for c in _GLOB_CHARS if c in pattern), default=len(pattern))
+    return pattern[: pattern.rfind("/", 0, cut) + 1]
+
+
+def expand_inputs(patterns: tuple[str, ...], forced_format: str) -> list[SourceFile]:
+    """Every file the patterns match, sorted by path; ConfigError when a pattern matches none."""
+    sources: dict[str, SourceFile] = {}
+    for pattern in patterns:
+        absolute = _absolute(pattern)
+        try:
+            matched = FileSystems.match([absolute])[0].metadata_list
+        except Exception as e:  # noqa: BLE001 - Beam raises BeamIOError and others per filesystem
+            raise ConfigError(f"cannot list --input {pattern}: {e}") from None
+        files = [m for m in matched if not (_is_local(m.path) and os.path.isdir(m.path))]
+        if not files:
+            raise ConfigError(f"--input {pattern} matched no file; check the path and quote the glob "
+                              "so the shell does not expand it")
+        base = pattern_base(absolute)
+        for m in files:
+            fmt = forced_format if forced_format != "auto" else detect_format(m.path)
+            relative = m.path[len(base):] if m.path.startswith(base) else m.path.rsplit("/", 1)[-1]
+            sources.setdefault(m.path, SourceFile(m.path, relative, fmt, m.size_in_bytes))
+    return [sources[p] for p in sorted(sources)]
+
+
+def prepare_output(output: str, overwrite: bool) -> None:
+    """Refuse a non-empty folder unless --overwrite, and then replace only an earlier run's entries."""
+    try:
+        existing = FileSystems.match([FileSystems.join(output, "*")])[0].metadata_list
+    except Exception:  # noqa: BLE001 - a folder that does not exist yet matches nothing
+        existing = []
+    names = {m.path[len(output):].lstrip("/").split("/", 1)[0] for m in existing}
+    if not names:
+        return
+    if not overwrite:
+        raise ConfigError(f"output folder {output} is not empty ({', '.join(sorted(names)[:5])}); "
+                          "choose a new --output, or pass --overwrite to replace an earlier firsthand run there")
+    foreign = names - _RUN_ENTRIES
+    if foreign:
+        raise ConfigError(f"--overwrite refused: {output} holds files that are not from a firsthand run "
+                          f"({', '.join(sorted(foreign)[:5])}); choose another --output")
+    FileSystems.delete([FileSystems.join(output, n) for n in sorted(names)])
+
+
+def auto_num_shards(sources: list[SourceFile], shard_input_mb: int) -> int:
+    total = sum(s.size_bytes for s in sources)
+    return max(1, math.ceil(total / (shard_input_mb * 1024 * 1024)))
+
+
+def _versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for dist in ("firsthand", "apache-beam", "pyarrow", "zstandard", "warcio", "resiliparse"):
+        try:
+            versions[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            versions[dist] = "not installed"
+    return versions
+
+
+def build_pipeline(p: beam.Pipeline, config: RunConfig, sources: list[SourceFile], num_shards: int,
+                   run_info: dict[str, Any]) -> None:
+    """read -> exact dedup -> join at write; errors to their own shards; manifest last."""
+    read = p | "Read" >> ReadDocuments(sources, config.mapping, config.max_record_bytes, config.html_main_content)
+    documents = read.documents
+    dedup = documents | "ExactDedup" >> ExactDuplicates()
+    document_reports = (documents, dedup) | "WriteDocuments" >> WriteDocuments(config.output, num_shards, config.mode)
+    error_reports = read[ERRORS] | "WriteErrors" >> WriteErrors(config.output, num_shards)
+    ((read[REPORTS], document_reports, error_reports)
+     | "AllReports" >> beam.Flatten()
+     | "Manifest" >> WriteManifest(config.output, run_info))
+
+
+def beam_options(beam_args: list[str], workers: int | None) -> PipelineOptions:
+    """Beam's options with firsthand's local defaults: FnApiRunner, and --workers as processes."""
+    options = PipelineOptions(beam_args)
+    standard = options.view_as(StandardOptions)
+    if not standard.runner:
+        standard.runner = DEFAULT_RUNNER
+    if workers is not None and standard.runner.lower().replace("runner", "") in ("fnapi", "direct"):
+        direct = options.view_as(DirectOptions)
+        direct.direct_num_workers = workers
+        direct.direct_running_mode = "multi_processing" if workers > 1 else "in_memory"
+    return options
+
+
+def unknown_beam_args(argv: list[str]) -> list[str]:
+    """Arguments that neither firsthand nor any Beam options class defines."""
+    parser = argparse.ArgumentParser(allow_abbrev=False, add_help=False)
+    seen: set[type] = set()
+    pending = list(PipelineOptions.__subclasses__())
+    while pending:
+        cls = pending.pop()
+        if cls in seen:
+            continue
+        seen.add(cls)
+        pending.extend(cls.__subclasses__())
+        try:
+            cls._add_argparse_args(parser)
+        except argparse.ArgumentError:
+            pass  # two option classes may define the same flag; one definition is enough here
+    _, unknown = parser.parse_known_args(argv)
+    return [a for a in unknown if a.startswith("-")]
+
+
+def _counter_values(result: beam.runners.runner.PipelineResult) -> dict[str, int] | None:
+    try:
+        counters = result.metrics().query(MetricsFilter().with_namespace(NAMESPACE))["counters"]
+    except Exception:  # noqa: BLE001 - some runners do not report metrics
+        return None
+    values: dict[str, int] = {}
+    for c in counters:
+        value = c.committed if c.committed is not None else c.attempted
+        values[c.key.metric.name] = values.get(c.key.metric.name, 0) + (value or 0)
+    return values
+
+
+def check_metrics(manifest: dict[str, Any], counters: dict[str, int]) -> None:
+    """Beam's counters and the manifest's in-band counts must agree."""
+    counts = manifest["counts"]
+    pairs = {
+        "read": counters.get("read.documents", 0) + counters.get("read.errors", 0),
+        "errors": counters.get("write.errors", 0),
+        "documents": counters.get("write.kept", 0) + counters.get("write.rejected", 0)
+        + counters.get("write.documents", 0),
+    }
+    expected = {"read": counts["read"], "errors": counts["errors"],
+                "documents": counts["kept"] + counts["rejected"]}
+    if pairs != expected:
+        raise AccountingError(f"Beam metrics {pairs} disagree with the manifest {expected}")
+
+
+def run(argv: list[str], workers: int | None = None) -> dict[str, Any]:
+    """Run the pipeline described by argv (firsthand and Beam options); return the manifest."""
+    unknown = unknown_beam_args(argv)
+    if unknown:
+        raise ConfigError(f"unknown option(s): {' '.join(unknown)}; see `firsthand run --help`")
+    options = beam_options(argv, workers)
+    config = config_from_options(options)
+    config = RunConfig(**{**config.__dict__, "output": _absolute(config.output)})
+    started = time.monotonic()
+    sources = expand_inputs(config.inputs, config.format)
+    prepare_output(config.output, config.overwrite)
+    num_shards = config.num_shards or auto_num_shards(sources, config.shard_input_mb)
+    run_info = {
+        "firsthand_version": _versions()["firsthand"],
+        "started_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "config": {**config.to_dict(), "num_shards": num_shards},
+        "beam_options": options.get_all_options(drop_default=True),
+        "versions": _versions(),
+    }
+    total_mb = sum(s.size_bytes for s in sources) / 1e6
+    _log.info("firsthand run: %d input files (%.1f MB) -> %s, mode %s, %d shards, runner %s",
+              len(sources), total_mb, config.output, config.mode, num_shards,
+              options.view_as(StandardOptions).runner)
+    p = beam.Pipeline(options=options)
+    build_pipeline(p, config, sources, num_shards, run_info)
+    result = p.run()
+    state = result.wait_until_finish()
+    if state not in ("DONE", beam.runners.runner.PipelineState.DONE):
+        raise RuntimeError(f"pipeline ended in state {state}; see the log above for the cause")
+    with FileSystems.open(FileSystems.join(config.output, MANIFEST)) as f:
+        manifest = json.load(f)
+    counters = _counter_values(result)
+    if counters:
+        check_metrics(manifest, counters)
+    else:
+        _log.info("runner reported no metrics; the manifest's in-band counts stand alone")
+    manifest["_wall_seconds"] = time.monotonic() - started
+    return manifest
+
+
+def summary(manifest: dict[str, Any], output: str) -> str:
+    """A few lines for the terminal: what the run did."""
+    c = manifest["counts"]
+    seconds = manifest.get("_wall_seconds", 0.0)
+
+    def detail(d: dict[str, int]) -> str:
+        return f" ({', '.join(f'{k} {v:,}' for k, v in d.items())})" if d else ""
+
+    lines = [
+        f"read {c['read']:,} records from {manifest['stages']['read']['files']} files",
+        f"  kept     {c['kept']:,}",
+        f"  rejected {c['rejected']:,}{detail(c['rejected_by_reason'])}",
+        f"  errors   {c['errors']:,}{detail(c['errors_by_kind'])}",
+        f"  exact-duplicate clusters: {manifest['stages']['exact_dedup']['clusters_with_duplicates']:,}",
+        f"accounting: read {c['read']:,} = kept + rejected + errors "
+        f"({'balanced' if manifest['accounting']['balanced'] else 'NOT balanced'})",
+        f"output: {output} (manifest.json lists every file)",
+    ]
+    if seconds:
+        lines.append(f"wall time {seconds:.1f}s, {c['read'] / seconds:,.0f} records/s")
+    return "\n".join(lines)

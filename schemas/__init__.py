@@ -1,0 +1,138 @@
+"""Column names, types and the schema version of every table firsthand writes.
+
+This module is the one source of truth: readers, writers, the README's column
+tables (`firsthand schema`) and downstream readers all take their names from here.
+Bump SCHEMA_VERSION's minor part when columns are added, its major part when a
+column is renamed, removed or changes type.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pyarrow as pa
+
+SCHEMA_VERSION = "1.0.0"
+SCHEMA_VERSION_KEY = b"firsthand.schema_version"
+TABLE_KEY = b"firsthand.table"
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    type: pa.DataType
+    nullable: bool
+    doc: str
+
+    def field(self) -> pa.Field:
+        return pa.field(self.name, self.type, nullable=self.nullable)
+
+
+# Decision values and reason codes written to `decision` / `reasons`.
+DECISION_KEEP = "keep"
+DECISION_REJECT = "reject"
+REASON_EXACT_DUPLICATE = "exact_duplicate"
+REJECT_REASONS: tuple[str, ...] = (REASON_EXACT_DUPLICATE,)
+
+# Flags written to `flags`: facts about a document worth knowing, not reasons to drop it.
+FLAG_ID_COLLISION = "id_collision"
+FLAG_DATE_UNPARSEABLE = "date_unparseable"
+
+SIGNAL_TYPE = pa.struct([pa.field("name", pa.string(), nullable=False),
+                         pa.field("score", pa.float32(), nullable=False)])
+
+DOCUMENT_COLUMNS: tuple[Column, ...] = (
+    # -- the document as read --
+    Column("id", pa.string(), False,
+           "Stable document id, unique within a run: the input's own id, else "
+           "`<path relative to the input glob's base>:<record index>`. When two input "
+           "records carry the same id, the first by (source_file, source_position) keeps "
+           "it and the others get `<id>#<relative path>:<record index>` and the "
+           "`id_collision` flag."),
+    Column("text", pa.string(), False,
+           "The document text exactly as read (for WARC responses: the text extracted "
+           "from the HTML). Normalisation for scoring never alters it."),
+    Column("url", pa.string(), True, "Source URL when the input carries one."),
+    Column("date", pa.timestamp("us", tz="UTC"), True,
+           "Earliest trustworthy date known for the text (input date field, or the "
+           "WARC-Date of a crawl record), in UTC. Null when unknown or unparseable."),
+    Column("source_file", pa.string(), False, "Full path of the input file the record came from."),
+    Column("source_position", pa.int64(), False,
+           "0-based index of the record in its file: line for JSON Lines, row for "
+           "Parquet, record for WARC/WET (counting every WARC record)."),
+    Column("source_format", pa.string(), False, "Input format: jsonl, parquet, warc or wet."),
+    Column("source_fields", pa.string(), True,
+           "JSON object of every input field except the text field, carried through "
+           "unchanged (keys sorted). Null when there are none."),
+    # -- provenance: filled by the pipeline's stages --
+    Column("text_hash", pa.string(), False,
+           "128-bit BLAKE2b of the normalised text (NFKC, zero-width and other format "
+           "characters removed, whitespace runs folded), hex. Equal hashes are exact "
+           "duplicates."),
+    Column("dup_cluster_id", pa.string(), False,
+           "Id of the representative (kept copy) of this document's duplicate cluster; "
+           "equal to `id` for representatives and for documents with no duplicate."),
+    Column("dup_cluster_size", pa.int64(), False, "Number of documents in the duplicate cluster (1 = unique)."),
+    Column("dup_is_representative", pa.bool_(), False,
+           "True for the one document of its cluster that is kept: earliest known date, "
+           "then smallest id."),
+    Column("synthetic_probability", pa.float32(), True,
+           "Calibrated probability that the text is machine-written. Null until the "
+           "synthetic-text detectors are enabled."),
+    Column("synthetic_signals", pa.list_(SIGNAL_TYPE), True,
+           "Per-detector scores behind `synthetic_probability` (name, score). Null until "
+           "the detectors are enabled."),
+    Column("flags", pa.list_(pa.string()), False,
+           "Facts worth knowing that are not reasons to drop: `id_collision`, "
+           "`date_unparseable`."),
+    Column("decision", pa.string(), False,
+           "`keep` or `reject`. In tag mode every document is written and this says what "
+           "filter mode would have done."),
+    Column("reasons", pa.list_(pa.string()), False,
+           "Why the document is rejected (empty when kept): `exact_duplicate`."),
+    Column("sample_weight", pa.float32(), False,
+           "Suggested training weight in [0, 1]: 1.0 for kept documents, 0.0 for rejected ones."),
+)
+
+ERROR_COLUMNS: tuple[Column, ...] = (
+    Column("source_file", pa.string(), False, "Input file of the bad record, or the unreadable file."),
+    Column("source_format", pa.string(), True, "Input format, when it could be told."),
+    Column("source_position", pa.int64(), True,
+           "0-based record index in the file (as in the documents table); null for "
+           "errors that concern the whole file or the rest of it."),
+    Column("byte_offset", pa.int64(), True,
+           "Offset of the record in the decompressed stream, when known."),
+    Column("stage", pa.string(), False, "Pipeline stage that found the error, e.g. `read`."),
+    Column("kind", pa.string(), False,
+           "Machine-readable error kind, e.g. `invalid_json`, `invalid_utf8`, "
+           "`missing_text`, `truncated_file` (the README lists all)."),
+    Column("message", pa.string(), False, "Human-readable explanation and what to do about it."),
+    Column("raw_excerpt", pa.binary(), True, "The first bytes of the bad record (bounded), as read."),
+    Column("raw_size", pa.int64(), True, "Size of the bad record in bytes, when known."),
+)
+
+
+def _schema(columns: tuple[Column, ...], table: str) -> pa.Schema:
+    return pa.schema([c.field() for c in columns],
+                     metadata={SCHEMA_VERSION_KEY: SCHEMA_VERSION.encode(), TABLE_KEY: table.encode()})
+
+
+def document_schema() -> pa.Schema:
+    """Arrow schema of `kept/`, `rejected/` and (tag mode) `documents/` shards."""
+    return _schema(DOCUMENT_COLUMNS, "documents")
+
+
+def error_schema() -> pa.Schema:
+    """Arrow schema of `errors/` shards."""
+    return _schema(ERROR_COLUMNS, "errors")
+
+
+DOCUMENT_COLUMN_NAMES: tuple[str, ...] = tuple(c.name for c in DOCUMENT_COLUMNS)
+ERROR_COLUMN_NAMES: tuple[str, ...] = tuple(c.name for c in ERROR_COLUMNS)
+
+
+def columns_markdown(columns: tuple[Column, ...]) -> str:
+    """A Markdown table of the columns, for the README and `firsthand schema`."""
+    lines = ["| column | type | nullable | meaning |", "|---|---|---|---|"]
+    for c in columns:
+        lines.append(f"| `{c.name}` | `{c.type}` | {'yes' if c.nullable else 'no'} | {c.doc} |")
+    return "\n".join(lines)
