@@ -69,11 +69,11 @@ def expand_inputs(patterns: tuple[str, ...], forced_format: str) -> list[SourceF
 
 def prepare_output(output: str, overwrite: bool) -> None:
     """Refuse a non-empty folder unless --overwrite, and then replace only an earlier run's entries."""
-    try:
-        existing = FileSystems.match([FileSystems.join(output, "*")])[0].metadata_list
+    try:  # `**`: a local `*` lists files only, and would miss shard folders
+        existing = [m.path for m in FileSystems.match([FileSystems.join(output, "**")])[0].metadata_list]
     except Exception:  # noqa: BLE001 - a folder that does not exist yet matches nothing
         existing = []
-    names = {m.path[len(output):].lstrip("/").split("/", 1)[0] for m in existing}
+    names = {p[len(output):].lstrip("/").split("/", 1)[0] for p in existing}
     if not names:
         return
     if not overwrite:
@@ -83,7 +83,8 @@ def prepare_output(output: str, overwrite: bool) -> None:
     if foreign:
         raise ConfigError(f"--overwrite refused: {output} holds files that are not from a firsthand run "
                           f"({', '.join(sorted(foreign)[:5])}); choose another --output")
-    FileSystems.delete([FileSystems.join(output, n) for n in sorted(names)])
+    # Local folders go whole; object stores have no folders, only the objects listed.
+    FileSystems.delete([FileSystems.join(output, n) for n in sorted(names)] if _is_local(output) else existing)
 
 
 def auto_num_shards(sources: list[SourceFile], shard_input_mb: int) -> int:

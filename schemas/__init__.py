@@ -37,6 +37,11 @@ REJECT_REASONS: tuple[str, ...] = (REASON_EXACT_DUPLICATE,)
 FLAG_ID_COLLISION = "id_collision"
 FLAG_DATE_UNPARSEABLE = "date_unparseable"
 
+def _list_of(item: pa.DataType) -> pa.DataType:
+    # Parquet names list items "element"; declaring the same makes the schema round-trip exactly.
+    return pa.list_(pa.field("element", item))
+
+
 SIGNAL_TYPE = pa.struct([pa.field("name", pa.string(), nullable=False),
                          pa.field("score", pa.float32(), nullable=False)])
 
@@ -78,16 +83,16 @@ DOCUMENT_COLUMNS: tuple[Column, ...] = (
     Column("synthetic_probability", pa.float32(), True,
            "Calibrated probability that the text is machine-written. Null until the "
            "synthetic-text detectors are enabled."),
-    Column("synthetic_signals", pa.list_(SIGNAL_TYPE), True,
+    Column("synthetic_signals", _list_of(SIGNAL_TYPE), True,
            "Per-detector scores behind `synthetic_probability` (name, score). Null until "
            "the detectors are enabled."),
-    Column("flags", pa.list_(pa.string()), False,
+    Column("flags", _list_of(pa.string()), False,
            "Facts worth knowing that are not reasons to drop: `id_collision`, "
            "`date_unparseable`."),
     Column("decision", pa.string(), False,
            "`keep` or `reject`. In tag mode every document is written and this says what "
            "filter mode would have done."),
-    Column("reasons", pa.list_(pa.string()), False,
+    Column("reasons", _list_of(pa.string()), False,
            "Why the document is rejected (empty when kept): `exact_duplicate`."),
     Column("sample_weight", pa.float32(), False,
            "Suggested training weight in [0, 1]: 1.0 for kept documents, 0.0 for rejected ones."),

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import BinaryIO, Callable, Iterator
 
-from pipeline.formats.compression import TruncatedInputError, open_decompressed
+from pipeline.formats.compression import open_decompressed
 from pipeline.formats.jsonl import read_jsonl
 from pipeline.formats.parquet import read_parquet
 from pipeline.formats.records import (
@@ -61,12 +61,16 @@ def read_stream(opener: Callable[[], BinaryIO], fmt: str | None, skipped: Skippe
             if fmt == "parquet":
                 yield from read_parquet(raw)
                 return
-            stream, _ = open_decompressed(raw)
+            stream, decoder = open_decompressed(raw)
             if fmt == "jsonl":
                 yield from read_jsonl(stream, skipped, max_record_bytes)
             else:
                 yield from read_warc(stream, skipped, max_record_bytes, html_main_content)
-    except (TruncatedInputError, EOFError) as e:
+            if decoder is not None and decoder.truncated:
+                yield RecordError(TRUNCATED_FILE, f"{name} ends in the middle of a {decoder.codec} block; "
+                                                  "records before the damage were read, the rest of the file "
+                                                  "is lost: re-fetch or re-compress the file")
+    except EOFError as e:
         yield RecordError(TRUNCATED_FILE, f"{name} ends early ({e}); records before the damage were read, "
                                           "the rest of the file is lost: re-fetch the file")
     except Exception as e:  # noqa: BLE001 - any failure of a file must become an error row, not a crash

@@ -1,11 +1,13 @@
 """Streaming decompression told by magic bytes, with truncation always detected and
 everything before the damage delivered.
 
-Two traps avoided here: zstandard's `stream_reader` ends quietly when a file is cut
-mid-frame (losing the rest of a shard without a trace), and a large BufferedReader
-over `gzip.GzipFile` discards the bytes it had already decompressed when EOFError
-fires. One raw reader serves all codecs: it returns each chunk's output as soon as
-it has it and raises TruncatedInputError only once nothing is pending.
+Traps avoided here: zstandard's `stream_reader` ends quietly when a file is cut
+mid-frame (losing the rest of a shard without a trace); a BufferedReader over
+`gzip.GzipFile` discards the bytes it had already decompressed when EOFError fires;
+and parsers such as warcio take EOFError for a clean end of archive. So one raw
+reader serves all codecs, returns each chunk's output as soon as it has it, and
+on a cut stream ends like a clean one but sets `truncated`, which the caller checks
+once the parser is done.
 """
 from __future__ import annotations
 
@@ -24,10 +26,6 @@ _MAGIC = (("gzip", b"\x1f\x8b"), ("zstd", b"\x28\xb5\x2f\xfd"), ("bzip2", b"BZh"
 _INPUT_CHUNK = 16384
 
 
-class TruncatedInputError(EOFError):
-    """The compressed stream ended in the middle of a frame or member."""
-
-
 class _Decompressor(Protocol):
     eof: bool
     unused_data: bytes
@@ -43,12 +41,13 @@ _FACTORIES: dict[str, Callable[[], _Decompressor]] = {
 }
 
 
-class _DecompressingReader(io.RawIOBase):
-    """Raw stream over concatenated members/frames of one codec."""
+class DecompressingReader(io.RawIOBase):
+    """Raw stream over concatenated members/frames of one codec; `truncated` after a cut."""
 
     def __init__(self, source: BinaryIO, codec: str):
         self._source = source
-        self._codec = codec
+        self.codec = codec
+        self.truncated = False
         self._new = _FACTORIES[codec]
         self._member = self._new()
         self._member_has_input = False
@@ -70,8 +69,7 @@ class _DecompressingReader(io.RawIOBase):
         chunk = self._source.read(_INPUT_CHUNK)
         if not chunk:
             self._done = True
-            if self._member_has_input:
-                raise TruncatedInputError(f"{self._codec} stream ended in the middle of a compressed block")
+            self.truncated = self._member_has_input
             return b""
         out = []
         while chunk:
@@ -82,7 +80,7 @@ class _DecompressingReader(io.RawIOBase):
             chunk = self._member.unused_data
             self._member = self._new()
             self._member_has_input = False
-            if chunk and not chunk.strip(b"\x00") and self._codec == "gzip":
+            if chunk and not chunk.strip(b"\x00") and self.codec == "gzip":
                 chunk = b""  # zero padding after the last gzip member, as gzip(1) allows
         return b"".join(out)
 
@@ -95,14 +93,17 @@ def sniff_compression(head: bytes) -> str | None:
     return None
 
 
-def open_decompressed(raw: BinaryIO, buffer_size: int = 1 << 16) -> tuple[io.BufferedReader, str | None]:
+def open_decompressed(raw: BinaryIO,
+                      buffer_size: int = 1 << 16) -> tuple[io.BufferedReader, DecompressingReader | None]:
     """Wrap a raw binary stream so reads return decompressed bytes.
 
-    Returns the buffered stream and the compression found (None when plain).
+    Returns the buffered stream and its decompressor (None when the stream is plain);
+    check the decompressor's `truncated` once the stream has been read to its end.
     """
     if not hasattr(raw, "peek"):
         raw = io.BufferedReader(raw, buffer_size)  # type: ignore[arg-type]
     compression = sniff_compression(raw.peek(8)[:8])
     if compression is None:
         return raw, None  # type: ignore[return-value]
-    return io.BufferedReader(_DecompressingReader(raw, compression), buffer_size), compression
+    decoder = DecompressingReader(raw, compression)
+    return io.BufferedReader(decoder, buffer_size), decoder

@@ -15,6 +15,7 @@ EMPTY_TEXT = "empty_text"
 RECORD_TOO_LARGE = "record_too_large"
 NON_TEXT_PAYLOAD = "non_text_payload"
 TRUNCATED_FILE = "truncated_file"
+TRUNCATED_RECORD = "truncated_record"
 UNREADABLE_FILE = "unreadable_file"
 UNKNOWN_FORMAT = "unknown_format"
 

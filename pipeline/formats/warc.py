@@ -8,7 +8,7 @@ from resiliparse.extract.html2text import extract_plain_text
 from resiliparse.parse.encoding import bytes_to_str, detect_encoding
 
 from pipeline.formats.records import (
-    INVALID_UTF8, NON_TEXT_PAYLOAD, RECORD_TOO_LARGE, RawRecord, RecordError, SkippedRecords,
+    INVALID_UTF8, NON_TEXT_PAYLOAD, RECORD_TOO_LARGE, TRUNCATED_RECORD, RawRecord, RecordError, SkippedRecords,
 )
 
 _HTML_TYPES = ("text/html", "application/xhtml+xml")
@@ -52,6 +52,13 @@ def read_warc(stream: BinaryIO, skipped: SkippedRecords, max_record_bytes: int,
             continue
         body = record.content_stream().read()
         offset = records.get_record_offset()
+        missing = getattr(record.raw_stream, "limit", 0)
+        if missing:  # the stream ended before the record's declared Content-Length
+            yield RecordError(TRUNCATED_RECORD,
+                              f"WARC record ends {missing} bytes short of its Content-Length {declared}; "
+                              "the file is cut or the length is wrong",
+                              position, offset, body, len(body))
+            continue
         if rtype == "response":
             content_type = record.http_headers.get_header("Content-Type") if record.http_headers else None
             media = _media_type(content_type)

@@ -1,0 +1,78 @@
+"""Exact-duplicate clustering and id resolution, run as Beam transforms."""
+import datetime as dt
+
+import apache_beam as beam
+from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.testing.test_pipeline import TestPipeline as BeamTestPipeline
+from apache_beam.testing.util import BeamAssertException, assert_that, equal_to
+
+from detectors import text_hash
+from pipeline.dedup import DupInfo, ExactDuplicates
+from pipeline.documents import record_key
+
+UTC = dt.timezone.utc
+
+
+def doc(id_, text, file="f.jsonl", pos=0, date=None):
+    return {"key": record_key(file, pos), "id": id_, "text": text, "source_file": file,
+            "source_position": pos, "date": date, "text_hash": text_hash(text)}
+
+
+def dedup_outcomes(p, docs):
+    """PCollection of (key, DupInfo as tuple)."""
+    return (p | beam.Create(docs) | ExactDuplicates()
+            | beam.MapTuple(lambda key, info: (key, tuple(info))))
+
+
+def pipeline():
+    return BeamTestPipeline(runner="FnApiRunner", options=PipelineOptions([]))
+
+
+def test_representative_is_earliest_date_then_smallest_id_with_undated_last():
+    docs = [
+        doc("b", "same words", pos=0, date=dt.datetime(2021, 1, 1, tzinfo=UTC)),
+        doc("a", "same  words\n", pos=1),                                               # undated: ranks last
+        doc("c", "same\u200b words", pos=2, date=dt.datetime(2020, 6, 1, tzinfo=UTC)),  # earliest: kept
+        doc("d", "other", pos=3),
+    ]
+    expected = [
+        (docs[0]["key"], tuple(DupInfo("b", False, "c", 3, False))),
+        (docs[1]["key"], tuple(DupInfo("a", False, "c", 3, False))),
+        (docs[2]["key"], tuple(DupInfo("c", False, "c", 3, True))),
+        (docs[3]["key"], tuple(DupInfo("d", False, "d", 1, True))),
+    ]
+    with pipeline() as p:
+        assert_that(dedup_outcomes(p, docs), equal_to(expected))
+
+
+def test_equal_dates_fall_back_to_smallest_id():
+    when = dt.datetime(2022, 2, 2, tzinfo=UTC)
+    docs = [doc("z", "t", pos=0, date=when), doc("m", "t", pos=1, date=when)]
+    expected = [(docs[0]["key"], ("z", False, "m", 2, False)), (docs[1]["key"], ("m", False, "m", 2, True))]
+    with pipeline() as p:
+        assert_that(dedup_outcomes(p, docs), equal_to(expected))
+
+
+def test_colliding_ids_are_made_unique_in_source_order():
+    docs = [doc("x", "one", file="b.jsonl"), doc("x", "two", file="a.jsonl", pos=4),
+            doc("x", "three", file="a.jsonl", pos=9)]
+    expected = [(docs[0]["key"], ("x#2", True, "x#2", 1, True)),
+                (docs[1]["key"], ("x", False, "x", 1, True)),
+                (docs[2]["key"], ("x#1", True, "x#1", 1, True))]
+    with pipeline() as p:
+        assert_that(dedup_outcomes(p, docs), equal_to(expected))
+
+
+def test_a_bucket_of_thousands_of_identical_documents_keeps_one():
+    docs = [doc(f"id{i:05d}", "boilerplate footer", pos=i) for i in range(3000)]
+
+    def one_representative(outcomes):
+        infos = [DupInfo(*info) for _, info in outcomes]
+        reps = [i for i in infos if i.is_representative]
+        if len(infos) != 3000 or len(reps) != 1 or reps[0].id != "id00000":
+            raise BeamAssertException(f"{len(infos)} outcomes, representatives {reps[:3]}")
+        if {i.cluster_size for i in infos} != {3000} or {i.cluster_id for i in infos} != {"id00000"}:
+            raise BeamAssertException("cluster sizes or ids disagree")
+
+    with pipeline() as p:
+        assert_that(dedup_outcomes(p, docs), one_representative)

@@ -1,0 +1,89 @@
+import datetime as dt
+
+import apache_beam as beam
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from pipeline.manifest import AccountingError, WriteManifest, build_manifest
+from pipeline.write import write_parquet
+from schemas import (
+    DOCUMENT_COLUMN_NAMES, DOCUMENT_COLUMNS, ERROR_COLUMNS, SCHEMA_VERSION, SCHEMA_VERSION_KEY,
+    columns_markdown, document_schema, error_schema,
+)
+
+INPUT = {"report": "input", "path": "/in/a.jsonl", "format": "jsonl", "size_bytes": 10, "documents": 3,
+         "errors": 1, "errors_by_kind": {"invalid_json": 1}, "skipped": {"blank_line": 2}}
+KEPT = {"report": "output", "table": "kept", "path": "kept/part-00000.parquet", "rows": 2, "bytes": 5,
+        "decisions": {"keep": 2}, "reasons": {}, "flags": {}, "duplicate_clusters": 1}
+REJECTED = {"report": "output", "table": "rejected", "path": "rejected/part-00000.parquet", "rows": 1, "bytes": 5,
+            "decisions": {"reject": 1}, "reasons": {"exact_duplicate": 1}, "flags": {}, "duplicate_clusters": 0}
+ERRORS = {"report": "output", "table": "errors", "path": "errors/part-00000.parquet", "rows": 1, "bytes": 5,
+          "kinds": {"invalid_json": 1}}
+RUN_INFO = {"config": {"mode": "filter"}}
+
+
+def test_balanced_run_counts_every_stage_and_reason():
+    m = build_manifest([REJECTED, INPUT, ERRORS, KEPT], RUN_INFO)
+    assert m["status"] == "complete" and m["accounting"]["balanced"]
+    assert m["counts"] == {"read": 4, "kept": 2, "rejected": 1, "errors": 1,
+                           "rejected_by_reason": {"exact_duplicate": 1}, "errors_by_kind": {"invalid_json": 1},
+                           "flags": {}}
+    assert m["stages"]["read"]["skipped_non_documents"] == {"blank_line": 2}
+    assert m["stages"]["exact_dedup"]["clusters_with_duplicates"] == 1
+    assert [f["path"] for f in m["outputs"]["kept"]] == ["kept/part-00000.parquet"]
+    assert m["schema_version"] == SCHEMA_VERSION
+
+
+@pytest.mark.parametrize("reports", [
+    [INPUT, KEPT, ERRORS],                    # a rejected shard went missing
+    [INPUT, KEPT, REJECTED, ERRORS, KEPT],    # a shard counted twice
+    [INPUT, KEPT, REJECTED],                  # the error rows were lost
+    [INPUT, KEPT, REJECTED, {**ERRORS, "kinds": {"empty_text": 1}}],  # error kinds changed on the way
+])
+def test_lost_or_duplicated_rows_unbalance_the_accounting(reports):
+    m = build_manifest(reports, RUN_INFO)
+    assert not m["accounting"]["balanced"] and m["status"] == "accounting_failed"
+
+
+def test_unbalanced_run_fails_loudly_and_writes_no_manifest(tmp_path):
+    out = str(tmp_path / "run")
+    p = beam.Pipeline(runner="FnApiRunner", options=PipelineOptions([]))
+    p | beam.Create([INPUT, KEPT, ERRORS]) | WriteManifest(out, RUN_INFO)
+    with pytest.raises(Exception, match="lost or duplicated"):
+        p.run().wait_until_finish()
+    assert not (tmp_path / "run" / "manifest.json").exists()
+    assert (tmp_path / "run" / "manifest.failed.json").exists()
+
+
+def test_document_rows_round_trip_through_parquet_with_the_schema(tmp_path):
+    row = {"id": "d1", "text": "héllo\nwörld", "url": None,
+           "date": dt.datetime(2020, 1, 2, 3, 4, 5, 678901, tzinfo=dt.timezone.utc),
+           "source_file": "/in/a.jsonl", "source_position": 7, "source_format": "jsonl", "source_fields": '{"a":1}',
+           "text_hash": "0" * 32, "dup_cluster_id": "d1", "dup_cluster_size": 1, "dup_is_representative": True,
+           "synthetic_probability": None, "synthetic_signals": None, "flags": ["date_unparseable"],
+           "decision": "keep", "reasons": [], "sample_weight": 1.0}
+    write_parquet([row], document_schema(), str(tmp_path), "kept/part-00000.parquet")
+    table = pq.read_table(tmp_path / "kept" / "part-00000.parquet")
+    assert table.schema.equals(document_schema(), check_metadata=True)
+    assert table.schema.metadata[SCHEMA_VERSION_KEY] == SCHEMA_VERSION.encode()
+    assert table.to_pylist() == [row]
+    assert pq.ParquetFile(tmp_path / "kept" / "part-00000.parquet").metadata.row_group(0).column(0).compression == "ZSTD"
+    assert not (tmp_path / "_temporary" / "kept-part-00000.parquet").exists()
+
+
+def test_schema_rejects_a_row_of_the_wrong_type(tmp_path):
+    with pytest.raises((pa.ArrowInvalid, pa.ArrowTypeError)):
+        pa.Table.from_pylist([{"source_file": "f", "stage": "read", "kind": "x", "message": "m",
+                               "source_position": "not an int"}], schema=error_schema())
+
+
+def test_every_column_is_documented_and_named_once():
+    for columns in (DOCUMENT_COLUMNS, ERROR_COLUMNS):
+        names = [c.name for c in columns]
+        assert len(names) == len(set(names))
+        assert all(len(c.doc) > 20 for c in columns)
+        table = columns_markdown(columns)
+        assert all(f"`{n}`" in table for n in names)
+    assert DOCUMENT_COLUMN_NAMES[:2] == ("id", "text")

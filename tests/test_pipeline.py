@@ -1,0 +1,197 @@
+"""The whole pipeline, in process, on the demo corpus and on crafted inputs."""
+import filecmp
+import json
+import os
+
+import pytest
+
+from pipeline.demo import write_demo
+from pipeline.options import ConfigError
+from pipeline.run import run
+from tests.helpers import jsonl_bytes, manifest, read_rows, write
+
+SHARED_WEB = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "web")
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("demo")
+    write_demo(str(folder))
+    return str(folder)
+
+
+@pytest.fixture(scope="module")
+def demo_run(demo, tmp_path_factory):
+    out = str(tmp_path_factory.mktemp("runs") / "filter")
+    run(["--input", f"{demo}/*", "--output", out])
+    return out
+
+
+def test_every_record_is_accounted_for(demo_run):
+    m = manifest(demo_run)
+    kept, rejected, errors = (read_rows(demo_run, t) for t in ("kept", "rejected", "errors"))
+    assert m["status"] == "complete" and m["accounting"]["balanced"]
+    assert m["counts"]["read"] == len(kept) + len(rejected) + len(errors) == 52
+    assert (m["counts"]["kept"], m["counts"]["rejected"], m["counts"]["errors"]) == (len(kept), len(rejected), len(errors))
+    assert sum(f["documents"] + f["errors"] for f in m["inputs"]) == m["counts"]["read"]
+    listed = {t: sum(f["rows"] for f in files) for t, files in m["outputs"].items()}
+    assert listed == {"kept": len(kept), "rejected": len(rejected), "errors": len(errors)}
+    assert not os.path.exists(os.path.join(demo_run, "_temporary"))
+
+
+def test_every_malformed_record_lands_in_errors_with_its_reason(demo_run):
+    errors = read_rows(demo_run, "errors")
+    by_file = sorted(((os.path.basename(e["source_file"]), e["source_position"], e["kind"]) for e in errors),
+                     key=lambda t: (t[0], -1 if t[1] is None else t[1]))
+    assert by_file == [
+        ("broken-06.jsonl.gz", None, "truncated_file"),
+        ("broken-06.jsonl.gz", 23, "invalid_json"),
+        ("crawl-05.warc.gz", 5, "non_text_payload"),
+        ("fineweb-02.jsonl.zst", 2, "invalid_utf8"),
+        ("news-00.jsonl", 3, "invalid_json"),
+        ("news-00.jsonl", 4, "not_an_object"),
+        ("news-00.jsonl", 5, "missing_text"),
+        ("news-00.jsonl", 8, "empty_text"),
+    ]
+    assert all(e["message"] and e["stage"] == "read" for e in errors)
+    assert all(e["raw_excerpt"] is None or len(e["raw_excerpt"]) <= 1024 for e in errors)
+
+
+def test_exact_duplicates_keep_the_earliest_copy_and_point_to_it(demo_run):
+    kept = {r["id"]: r for r in read_rows(demo_run, "kept")}
+    rejected = read_rows(demo_run, "rejected")
+    assert rejected and all(r["reasons"] == ["exact_duplicate"] and r["decision"] == "reject" for r in rejected)
+    for r in rejected:
+        rep = kept[r["dup_cluster_id"]]
+        assert rep["text_hash"] == r["text_hash"] and rep["dup_is_representative"]
+        assert rep["dup_cluster_size"] == r["dup_cluster_size"] >= 2
+        assert r["date"] is None or rep["date"] <= r["date"]
+    # news-1 (2024-04-30) and dolma-a (2024-04-28, different spacing): the earlier one is kept
+    news1 = next(r for r in rejected if r["id"] == "news-1")
+    assert news1["dup_cluster_id"] == "dolma-a"
+    assert all(r["sample_weight"] == 0.0 for r in rejected)
+    assert all(r["sample_weight"] == 1.0 and r["reasons"] == [] for r in kept.values())
+
+
+def test_ids_are_unique_and_collisions_flagged(demo_run):
+    rows = read_rows(demo_run, "kept") + read_rows(demo_run, "rejected")
+    ids = [r["id"] for r in rows]
+    assert len(ids) == len(set(ids))
+    collided = [r for r in rows if "id_collision" in r["flags"]]
+    assert [(r["id"], os.path.basename(r["source_file"])) for r in collided] == [("news-2#1", "news-00.jsonl")]
+    assert json.loads(collided[0]["source_fields"])["id"] == "news-2"
+
+
+def test_text_is_written_exactly_as_read(demo_run):
+    dolma_a = next(r for r in read_rows(demo_run, "kept") if r["id"] == "dolma-a")
+    assert ".  " in dolma_a["text"] and dolma_a["text"].endswith("\n")
+
+
+def test_tag_mode_writes_every_document_with_its_decision(demo, demo_run, tmp_path):
+    out = str(tmp_path / "tag")
+    run(["--input", f"{demo}/*", "--output", out, "--mode", "tag"])
+    docs = read_rows(out, "documents")
+    filtered = read_rows(demo_run, "kept") + read_rows(demo_run, "rejected")
+    assert sorted((r["id"], r["decision"], tuple(r["reasons"])) for r in docs) == \
+        sorted((r["id"], r["decision"], tuple(r["reasons"])) for r in filtered)
+    assert not os.path.exists(os.path.join(out, "kept")) and manifest(out)["accounting"]["balanced"]
+    assert set(manifest(out)["outputs"]) == {"documents", "errors"}
+
+
+def _files(run_dir):
+    return sorted(os.path.relpath(os.path.join(d, f), run_dir) for d, _, fs in os.walk(run_dir) for f in fs
+                  if f.endswith(".parquet"))
+
+
+def test_same_bytes_in_one_process_and_in_two_worker_processes(demo, tmp_path):
+    one = str(tmp_path / "one")
+    two = str(tmp_path / "two")
+    run(["--input", f"{demo}/*", "--output", one, "--num-shards", "3"])
+    run(["--input", f"{demo}/*", "--output", two, "--num-shards", "3"], workers=2)
+    assert _files(one) == _files(two) and len(_files(one)) >= 5
+    match, mismatch, errors = filecmp.cmpfiles(one, two, _files(one), shallow=False)
+    assert mismatch == [] and errors == []
+    assert manifest(one)["counts"] == manifest(two)["counts"]
+
+
+def test_shards_split_rows_by_record_key(demo, demo_run, tmp_path):
+    out = str(tmp_path / "sharded")
+    run(["--input", f"{demo}/*", "--output", out, "--num-shards", "4"])
+    assert len(manifest(out)["outputs"]["kept"]) > 1
+    assert sorted(r["id"] for r in read_rows(out, "kept")) == sorted(r["id"] for r in read_rows(demo_run, "kept"))
+    for f in manifest(out)["outputs"]["kept"]:
+        import pyarrow.parquet as pq
+        ids = pq.read_table(os.path.join(out, f["path"]), columns=["id"]).column("id").to_pylist()
+        assert ids == sorted(ids) and len(ids) == f["rows"]
+
+
+def test_refuses_a_non_empty_output_unless_overwrite(demo, tmp_path):
+    out = str(tmp_path / "again")
+    run(["--input", f"{demo}/news-00.jsonl", "--output", out])
+    with pytest.raises(ConfigError, match="not empty"):
+        run(["--input", f"{demo}/news-00.jsonl", "--output", out])
+    run(["--input", f"{demo}/c4-03.parquet", "--output", out, "--overwrite"])
+    assert {os.path.basename(r["source_file"]) for r in read_rows(out, "kept")} == {"c4-03.parquet"}
+    assert not os.path.exists(os.path.join(out, "errors", "part-00000.parquet"))
+
+
+def test_a_folder_holding_only_subfolders_is_not_empty(demo, tmp_path):
+    write(str(tmp_path / "killed" / "kept" / "part-00009.parquet"), b"left by a killed run")
+    with pytest.raises(ConfigError, match="not empty"):
+        run(["--input", f"{demo}/news-00.jsonl", "--output", str(tmp_path / "killed")])
+    run(["--input", f"{demo}/news-00.jsonl", "--output", str(tmp_path / "killed"), "--overwrite"])
+    assert not (tmp_path / "killed" / "kept" / "part-00009.parquet").exists()
+
+
+def test_overwrite_never_deletes_files_that_are_not_a_run(demo, tmp_path):
+    write(str(tmp_path / "home" / "thesis.tex"), b"precious")
+    with pytest.raises(ConfigError, match="not from a firsthand run"):
+        run(["--input", f"{demo}/news-00.jsonl", "--output", str(tmp_path / "home"), "--overwrite"])
+    assert (tmp_path / "home" / "thesis.tex").read_bytes() == b"precious"
+
+
+def test_glob_matching_nothing_is_refused_before_any_work(tmp_path):
+    with pytest.raises(ConfigError, match="matched no file"):
+        run(["--input", str(tmp_path / "nothing" / "*.jsonl"), "--output", str(tmp_path / "out")])
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--num-shards", "-1"], "num-shards"),
+    (["--max-record-bytes", "0"], "max-record-bytes"),
+    (["--frobnicate", "3"], "unknown option"),
+    (["--preset", "pile"], "invalid choice"),
+])
+def test_bad_options_are_refused_up_front(demo, tmp_path, args, message):
+    with pytest.raises((ConfigError, SystemExit)) as info:
+        run(["--input", f"{demo}/news-00.jsonl", "--output", str(tmp_path / "o")] + args)
+    if info.type is ConfigError:
+        assert message in str(info.value)
+    assert not (tmp_path / "o").exists()
+
+
+def test_field_overrides_and_carried_fields(tmp_path):
+    path = write(str(tmp_path / "in" / "custom.jsonl"), jsonl_bytes([
+        {"body": "Custom layout text.", "key": "k1", "page": {"link": "https://x.example/"}, "extra": [1, 2]},
+    ]))
+    out = str(tmp_path / "out")
+    run(["--input", path, "--output", out, "--text-field", "body", "--id-field", "key", "--url-field", "page.link"])
+    [row] = read_rows(out, "kept")
+    assert (row["id"], row["text"], row["url"]) == ("k1", "Custom layout text.", "https://x.example/")
+    assert json.loads(row["source_fields"]) == {"key": "k1", "page": {"link": "https://x.example/"}, "extra": [1, 2]}
+
+
+@pytest.mark.skipif(not os.path.isdir(SHARED_WEB), reason="../shared/data/web is not beside this checkout")
+def test_real_crawl_samples_from_shared_data(tmp_path):
+    out = str(tmp_path / "real")
+    inputs = [os.path.join(SHARED_WEB, n) for n in ("dolma_cc_en_head-0091.jsonl.gz", "dclm_majority.jsonl.zst")]
+    inputs.append(os.path.join(SHARED_WEB, "warc", "*.warc*.gz"))
+    m = run(sum((["--input", i] for i in inputs), []) + ["--output", out])
+    assert m["accounting"]["balanced"]
+    per_file = {os.path.basename(f["path"]): (f["documents"], f["errors"]) for f in m["inputs"]}
+    assert per_file["dolma_cc_en_head-0091.jsonl.gz"] == (10, 0)
+    assert per_file["dclm_majority.jsonl.zst"] == (499, 0)
+    assert per_file["whirlwind.warc.wat.gz"] == (0, 1)   # WAT: metadata only, refused with a reason
+    assert per_file["whirlwind.warc.wet.gz"][0] == 1 and per_file["cc-main-2020-34-excerpt.warc.gz"][0] >= 16
+    urls = {r["url"] for r in read_rows(out, "kept")}
+    assert "https://an.wikipedia.org/wiki/Escopete" in urls

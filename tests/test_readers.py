@@ -1,0 +1,164 @@
+"""Each format reader on real-format fixtures, and every kind of malformed input."""
+import io
+
+import pyarrow as pa
+import pytest
+
+from pipeline.formats import detect_format, read_stream
+from pipeline.formats.records import RawRecord, RecordError, SkippedRecords
+from tests.helpers import gz, http_response, jsonl_bytes, parquet_bytes, warc_member, zst
+
+MAX = 1 << 20
+
+
+def read(data: bytes, fmt: str, max_record_bytes: int = MAX):
+    skipped = SkippedRecords()
+    out = list(read_stream(lambda: io.BytesIO(data), fmt, skipped, max_record_bytes, name="test-file"))
+    return out, skipped.counts
+
+
+def kinds(items):
+    return [i.kind for i in items if isinstance(i, RecordError)]
+
+
+@pytest.mark.parametrize("name,fmt", [
+    ("a.jsonl", "jsonl"), ("a.json.gz", "jsonl"), ("a.jsonl.zst", "jsonl"), ("A.NDJSON.ZSTD", "jsonl"),
+    ("a.parquet", "parquet"), ("x/y.warc.gz", "warc"), ("CC-1.warc.wet.gz", "wet"),
+    ("CC-1.warc.wat.gz", "wat"), ("notes.txt", None), ("data.gz", None),
+])
+def test_format_from_name(name, fmt):
+    assert detect_format(name) == fmt
+
+
+def test_jsonl_records_and_positions_count_every_line():
+    data = jsonl_bytes([{"text": "a"}, b"", {"text": "b"}])
+    out, skipped = read(data, "jsonl")
+    assert [(r.position, r.fields["text"]) for r in out] == [(0, "a"), (2, "b")]
+    assert skipped == {"blank_line": 1}
+
+
+def test_jsonl_malformed_lines_become_errors_and_reading_goes_on():
+    data = jsonl_bytes([
+        b'{"text": "unterminated',
+        b"[1, 2, 3]",
+        b'{"text": "caf\xe9"}',
+        b"\x00\x01\x02 binary",
+        b"[" * 100_000 + b"]" * 100_000,
+        {"text": "still read"},
+    ])
+    out, _ = read(data, "jsonl")
+    assert kinds(out) == ["invalid_json", "not_an_object", "invalid_utf8", "invalid_json", "invalid_json"]
+    assert [e.position for e in out if isinstance(e, RecordError)] == [0, 1, 2, 3, 4]
+    assert out[-1].fields == {"text": "still read"}
+    assert all(len(e.raw_excerpt) <= 1024 for e in out if isinstance(e, RecordError))
+
+
+def test_jsonl_over_long_line_is_an_error_read_in_bounded_memory():
+    data = jsonl_bytes([{"text": "x" * 5000}, {"text": "short"}])
+    out, _ = read(data, "jsonl", max_record_bytes=1000)
+    assert kinds(out) == ["record_too_large"]
+    assert out[0].raw_size == 5000 + len('{"text": ""}\n') and len(out[0].raw_excerpt) <= 1024
+    assert out[1].position == 1 and out[1].fields["text"] == "short"
+
+
+@pytest.mark.parametrize("compress", [gz, zst])
+def test_truncated_compressed_jsonl_keeps_records_before_the_damage(compress):
+    blob = compress(jsonl_bytes([{"text": f"record number {i} " + "padding " * i} for i in range(400)]))
+    out, _ = read(blob[: len(blob) // 2], "jsonl")
+    records = [r for r in out if isinstance(r, RawRecord)]
+    assert 10 < len(records) < 400
+    assert [r.fields["text"].split()[2] for r in records] == [str(i) for i in range(len(records))]
+    # the cut line itself is reported where it starts, then the truncation for the file
+    assert kinds(out)[-1] == "truncated_file" and out[-1].position is None
+    assert kinds(out)[:-1] in ([], ["invalid_json"])
+
+
+def test_parquet_rows_with_nested_fields():
+    table = pa.table({"text": ["one", "two"], "meta": [{"url": "https://a"}, {"url": "https://b"}]})
+    out, _ = read(parquet_bytes(table), "parquet")
+    assert [(r.position, r.fields["meta"]["url"]) for r in out] == [(0, "https://a"), (1, "https://b")]
+
+
+def test_corrupt_parquet_footer_is_one_unreadable_file_error():
+    data = parquet_bytes(pa.table({"text": ["one"]}))
+    out, _ = read(data[:-12] + b"\x00" * 12, "parquet")
+    assert kinds(out) == ["unreadable_file"]
+
+
+def test_random_binary_as_parquet_or_warc_is_an_error_not_a_crash():
+    junk = bytes(range(256)) * 40
+    for fmt in ("parquet", "warc"):
+        out, _ = read(junk, fmt)
+        assert kinds(out) == ["unreadable_file"], fmt
+
+
+def test_unknown_format_and_wat_are_file_errors():
+    assert kinds(read(b"hello", None)[0]) == ["unknown_format"]
+    assert kinds(read(b"hello", "wat")[0]) == ["unknown_format"]
+
+
+HTML = (b"<html><head><title>T</title></head><body><nav>Home | About</nav><main><article>"
+        b"<h1>Harbour tides</h1><p>Spring tides this month reach five metres at the north quay. "
+        b"Moor with slack lines and check them at low water.</p></article></main></body></html>")
+
+
+def common_crawl_warc() -> bytes:
+    """warcinfo, then a request/response/metadata triple, an image response and a text response."""
+    return b"".join([
+        warc_member("warcinfo", b"isPartOf: CC-MAIN-2024-22\r\n", content_type="application/warc-fields"),
+        warc_member("request", b"GET / HTTP/1.1\r\nHost: harbour.example\r\n\r\n", url="https://harbour.example/",
+                    content_type="application/http; msgtype=request"),
+        warc_member("response", http_response(HTML), url="https://harbour.example/",
+                    record_id="<urn:uuid:aaaaaaaa-0000-4000-8000-000000000001>",
+                    content_type="application/http; msgtype=response"),
+        warc_member("metadata", b"fetchTimeMs: 12\r\n", url="https://harbour.example/",
+                    content_type="application/warc-fields"),
+        warc_member("response", http_response(b"\x89PNG....", "image/png"), url="https://harbour.example/logo.png",
+                    content_type="application/http; msgtype=response"),
+        warc_member("response", http_response("Plain words, ünïcode.".encode(), "text/plain; charset=utf-8"),
+                    url="https://harbour.example/robots", content_type="application/http; msgtype=response"),
+    ])
+
+
+def test_warc_response_html_is_extracted_and_other_records_counted():
+    out, skipped = read(common_crawl_warc(), "warc")
+    docs = [r for r in out if isinstance(r, RawRecord)]
+    assert skipped == {"warc_warcinfo": 1, "warc_request": 1, "warc_metadata": 1}
+    assert kinds(out) == ["non_text_payload"] and out[1].position == 4
+    html_doc = docs[0].fields
+    assert "Spring tides this month reach five metres" in html_doc["text"]
+    assert "<p>" not in html_doc["text"]
+    assert html_doc["url"] == "https://harbour.example/" and html_doc["date"] == "2024-05-18T01:58:10Z"
+    assert html_doc["id"] == "<urn:uuid:aaaaaaaa-0000-4000-8000-000000000001>"
+    assert docs[0].position == 2
+    assert docs[1].fields["text"] == "Plain words, ünïcode."
+
+
+def test_wet_conversion_records_are_documents():
+    wet = b"".join([
+        warc_member("warcinfo", b"isPartOf: CC-MAIN-2024-22\r\n"),
+        warc_member("conversion", "Escopete\nUna planta.".encode(), url="https://an.wikipedia.org/wiki/Escopete",
+                    content_type="text/plain"),
+        warc_member("conversion", b"bad \xff bytes", url="https://x.example/", content_type="text/plain"),
+    ])
+    out, skipped = read(wet, "wet")
+    assert out[0].fields["text"] == "Escopete\nUna planta." and out[0].fields["warc_type"] == "conversion"
+    assert kinds(out) == ["invalid_utf8"]
+    assert skipped == {"warc_warcinfo": 1}
+
+
+@pytest.mark.parametrize("cut", [25, 40, 60])
+def test_truncated_warc_keeps_complete_records_and_never_a_partial_one(cut):
+    blob = common_crawl_warc()
+    out, _ = read(blob[: len(blob) - cut], "warc")
+    assert [r.fields["url"] for r in out if isinstance(r, RawRecord)] == ["https://harbour.example/"]
+    assert kinds(out)[0] == "non_text_payload" and kinds(out)[-1] == "truncated_file"
+    assert set(kinds(out)[1:-1]) <= {"truncated_record", "non_text_payload"}
+
+
+def test_warc_record_whose_content_length_lies_is_an_error():
+    member = warc_member("conversion", b"short text", url="https://x.example/", content_type="text/plain")
+    import gzip
+    raw = gzip.decompress(member).replace(b"Content-Length: 10", b"Content-Length: 99")
+    out, _ = read(raw, "wet")
+    assert kinds(out) == ["truncated_record"]
