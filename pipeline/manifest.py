@@ -111,8 +111,8 @@ def build_manifest(reports: Iterable[dict[str, Any]], run_info: dict[str, Any]) 
 
 
 def write_json(output: str, name: str, data: dict[str, Any]) -> None:
-    """Write JSON to output/name atomically (temporary file, then rename)."""
-    temp = FileSystems.join(output, TEMP_DIR, name + ".tmp")
+    """Write JSON to output/name atomically (temporary file beside it, then rename)."""
+    temp = FileSystems.join(output, f".{name}.tmp")
     with FileSystems.create(temp) as f:
         f.write(json.dumps(data, indent=2, sort_keys=False, default=str).encode("utf-8"))
     rename_into_place(temp, FileSystems.join(output, name))

@@ -21,7 +21,7 @@ from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions,
 from pipeline.dedup import ExactDuplicates
 from pipeline.documents import SourceFile
 from pipeline.formats import detect_format
-from pipeline.manifest import MANIFEST, AccountingError, WriteManifest
+from pipeline.manifest import MANIFEST, AccountingError, WriteManifest, write_json
 from pipeline.options import ConfigError, RunConfig, config_from_options
 from pipeline.read import ERRORS, NAMESPACE, REPORTS, ReadDocuments
 from pipeline.write import DOCUMENTS, ERRORS as ERRORS_TABLE, KEPT, REJECTED, TEMP_DIR, WriteDocuments, WriteErrors
@@ -208,6 +208,8 @@ def run(argv: list[str], workers: int | None = None) -> dict[str, Any]:
     counters = _counter_values(result)
     if counters:
         check_metrics(manifest, counters)
+        manifest["beam_metrics"] = dict(sorted(counters.items()))
+        write_json(config.output, MANIFEST, manifest)  # atomic; still the last file the run writes
     else:
         _log.info("runner reported no metrics; the manifest's in-band counts stand alone")
     manifest["_wall_seconds"] = time.monotonic() - started

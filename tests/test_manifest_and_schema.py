@@ -87,3 +87,12 @@ def test_every_column_is_documented_and_named_once():
         table = columns_markdown(columns)
         assert all(f"`{n}`" in table for n in names)
     assert DOCUMENT_COLUMN_NAMES[:2] == ("id", "text")
+
+
+def test_metrics_that_disagree_with_the_manifest_fail_the_run():
+    from pipeline.run import check_metrics
+    m = build_manifest([REJECTED, INPUT, ERRORS, KEPT], RUN_INFO)
+    good = {"read.documents": 3, "read.errors": 1, "write.kept": 2, "write.rejected": 1, "write.errors": 1}
+    check_metrics(m, good)
+    with pytest.raises(AccountingError, match="disagree"):
+        check_metrics(m, {**good, "write.rejected": 0})

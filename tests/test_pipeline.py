@@ -37,6 +37,13 @@ def test_every_record_is_accounted_for(demo_run):
     listed = {t: sum(f["rows"] for f in files) for t, files in m["outputs"].items()}
     assert listed == {"kept": len(kept), "rejected": len(rejected), "errors": len(errors)}
     assert not os.path.exists(os.path.join(demo_run, "_temporary"))
+    assert sorted(os.listdir(demo_run)) == ["errors", "kept", "manifest.json", "rejected"]
+    metrics = m["beam_metrics"]
+    assert metrics["read.documents"] + metrics["read.errors"] == m["counts"]["read"]
+    assert (metrics["write.kept"], metrics["write.rejected"], metrics["write.errors"]) == \
+        (m["counts"]["kept"], m["counts"]["rejected"], m["counts"]["errors"])
+    assert metrics["reason.exact_duplicate"] == m["counts"]["rejected_by_reason"]["exact_duplicate"]
+    assert all(metrics[f"read.error.{kind}"] == n for kind, n in m["stages"]["read"]["errors_by_kind"].items())
 
 
 def test_every_malformed_record_lands_in_errors_with_its_reason(demo_run):
