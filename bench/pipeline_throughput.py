@@ -13,7 +13,6 @@ import argparse
 import io
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -44,14 +43,18 @@ def build_corpus(folder: str, shards: int) -> int:
     return n
 
 
+_MEASURE = ("import resource, subprocess, sys; subprocess.run(sys.argv[1:], check=True, capture_output=True); "
+            "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
+
+
 def run_once(corpus: str, out: str, workers: int) -> tuple[float, float]:
+    """Wall seconds and peak RSS (MB) of the largest process of one run, measured by a fresh
+    wrapper process so that earlier runs do not leak into the figure."""
     started = time.perf_counter()
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    subprocess.run([sys.executable, "-m", "pipeline", "run", "--input", f"{corpus}/*", "--output", out,
-                    "--workers", str(workers), "--num-shards", "4"], check=True, capture_output=True)
-    elapsed = time.perf_counter() - started
-    peak_mb = max(before, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) / 1024
-    return elapsed, peak_mb
+    result = subprocess.run([sys.executable, "-c", _MEASURE, sys.executable, "-m", "pipeline", "run",
+                             "--input", f"{corpus}/*", "--output", out, "--workers", str(workers),
+                             "--num-shards", "4"], check=True, capture_output=True, text=True)
+    return time.perf_counter() - started, int(result.stdout.split()[-1]) / 1024
 
 
 def main() -> None:

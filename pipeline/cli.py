@@ -5,7 +5,17 @@ import argparse
 import logging
 import sys
 
-from pipeline.options import ConfigError, FirsthandOptions, config_file_args
+
+class _QuietBeamImportNoise(logging.Filter):
+    """Beam warns on import that optional Google Cloud clients are absent; irrelevant to local runs."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("apitools not found")
+
+
+logging.getLogger().addFilter(_QuietBeamImportNoise())  # before anything imports Beam
+
+from pipeline.options import ConfigError, FirsthandOptions, config_file_args  # noqa: E402
 
 USAGE = """usage: firsthand COMMAND [options]
 
@@ -27,7 +37,9 @@ def _run_parser() -> argparse.ArgumentParser:
         description="Read sharded web text, tag every document with provenance, write Parquet shards.",
         epilog="Any Apache Beam pipeline option passes through: --runner, --direct_num_workers, "
                "--temp_location, --project, ... The default runner is FnApiRunner.")
-    parser.add_argument("--config", help="YAML or JSON file of the options below (the command line wins).")
+    parser.add_argument("--config", help="YAML or JSON file of firsthand's pipeline options (from --input on "
+                        "below; not --workers, --verbose or Beam options). An option given on the command line "
+                        "replaces the file's value, --input included.")
     parser.add_argument("--workers", type=int, default=None,
                         help="Local worker processes (FnApiRunner multi_processing); 1 runs in one process.")
     parser.add_argument("--verbose", "-v", action="store_true", help="Also show Beam's own INFO logs.")
@@ -50,18 +62,9 @@ def _without_own_flags(argv: list[str]) -> list[str]:
     return out
 
 
-class _QuietBeamImportNoise(logging.Filter):
-    """Beam warns on import that optional Google Cloud clients are absent; irrelevant to local runs."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return not str(record.msg).startswith("apitools not found")
-
-
 def _setup_logging(verbose: bool) -> None:
     logging.basicConfig(level=logging.INFO, force=True, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         datefmt="%H:%M:%S")
-    for handler in logging.getLogger().handlers:
-        handler.addFilter(_QuietBeamImportNoise())
     logging.getLogger("firsthand").setLevel(logging.INFO)
     if not verbose:
         logging.getLogger("apache_beam").setLevel(logging.WARNING)
@@ -70,7 +73,8 @@ def _setup_logging(verbose: bool) -> None:
 def cmd_run(argv: list[str]) -> int:
     parser = _run_parser()
     own, _ = parser.parse_known_args(argv)  # --help, and type errors with a clear message
-    config_args = config_file_args(own.config) if own.config else []
+    given = {a.split("=", 1)[0].lstrip("-").replace("-", "_") for a in argv if a.startswith("--")}
+    config_args = config_file_args(own.config, skip=given) if own.config else []
     if config_args:
         parser.parse_known_args(config_args + argv)
     if own.workers is not None and own.workers < 1:
@@ -111,7 +115,7 @@ COMMANDS = {"run": cmd_run, "demo": cmd_demo, "schema": cmd_schema}
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help"):
-        print(USAGE)
+        print(USAGE, file=sys.stdout if argv else sys.stderr)
         return 0 if argv else 2
     command = COMMANDS.get(argv[0])
     if command is None:
@@ -124,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except Exception as e:  # noqa: BLE001 - one clear line for the user; the log above has the trace
         from pipeline.manifest import AccountingError
-        if isinstance(e, AccountingError):
+        if isinstance(e, AccountingError) or AccountingError.__name__ in str(e):
             print(f"firsthand: accounting error: {e}", file=sys.stderr)
             return 3
         raise

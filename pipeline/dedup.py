@@ -48,11 +48,12 @@ def key_row(doc: dict[str, Any]) -> tuple[str, KeyRow]:
 
 
 def resolve_ids(doc_id: str, rows: Iterable[KeyRow]) -> Iterator[tuple[str, tuple[str, bool, KeyRow]]]:
-    """The first record by (source_file, source_position) keeps the id; the n-th other
-    gets `<id>#<n>`. Emits (text_hash, (final id, collided, row))."""
+    """The first record by (source_file, source_position) keeps the id; every other one
+    gets `<id>#<its record key, 16 hex digits>`, unique per input record (a plain `#n`
+    could meet an input id that already reads `<id>#1`). Emits (text_hash, (final id, collided, row))."""
     ordered = sorted(rows, key=lambda r: (r.source_file, r.source_position))
     for n, row in enumerate(ordered):
-        final = doc_id if n == 0 else f"{doc_id}#{n}"
+        final = doc_id if n == 0 else f"{doc_id}#{row.key:016x}"
         yield row.text_hash, (final, n > 0, row)
 
 

@@ -45,7 +45,7 @@ PRESETS["auto"] = FieldMapping(
     id=("id", "doc_id"),
     url=("url", "metadata.url", "meta.url"),
     date=("date", "created", "timestamp", "date_download", "metadata.date",
-          "metadata.date_download", "meta.date_download", "meta.timestamp"),
+          "metadata.date_download", "meta.date_download", "meta.timestamp", "added"),
 )
 
 # WARC/WET records come out of the reader with these fixed names.

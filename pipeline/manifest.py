@@ -133,7 +133,9 @@ class WriteManifestFn(beam.DoFn):
                 f"{json.dumps(manifest['accounting'])}. The output is incomplete and has no manifest.json; "
                 f"details are in {FileSystems.join(self._output, 'manifest.failed.json')}. Please report this.")
         write_json(self._output, MANIFEST, manifest)
-        FileSystems.delete([FileSystems.join(self._output, TEMP_DIR)])
+        temp = FileSystems.join(self._output, TEMP_DIR)
+        if FileSystems.exists(temp):  # absent when the run wrote no shard at all
+            FileSystems.delete([temp])
         _log.info("wrote %s", FileSystems.join(self._output, MANIFEST))
         yield manifest["counts"]
 

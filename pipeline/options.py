@@ -112,11 +112,11 @@ def _option_dests() -> dict[str, argparse.Action]:
     return {a.dest: a for a in parser._actions}
 
 
-def config_file_args(path: str) -> list[str]:
+def config_file_args(path: str, skip: set[str] = frozenset()) -> list[str]:
     """Command-line arguments equivalent to a YAML or JSON config file of firsthand options.
 
     Keys are option names (`text_field` or `text-field`). Arguments given on the command
-    line after these win. Only safe YAML loading is used.
+    line replace these: options named in `skip` are left out. Only safe YAML loading is used.
     """
     try:
         with open(path, encoding="utf-8") as f:
@@ -136,6 +136,8 @@ def config_file_args(path: str) -> list[str]:
         if dest not in actions:
             raise ConfigError(f"config file {path}: unknown option {key!r}; known: {', '.join(sorted(actions))}")
         flag = "--" + dest.replace("_", "-")
+        if dest in skip:
+            continue
         if isinstance(actions[dest], argparse._StoreTrueAction):
             if not isinstance(value, bool):
                 raise ConfigError(f"config file {path}: {key} must be true or false, got {value!r}")

@@ -27,7 +27,8 @@ from pipeline.read import ERRORS, NAMESPACE, REPORTS, ReadDocuments
 from pipeline.write import DOCUMENTS, ERRORS as ERRORS_TABLE, KEPT, REJECTED, TEMP_DIR, WriteDocuments, WriteErrors
 
 DEFAULT_RUNNER = "FnApiRunner"  # DirectRunner would first try to download Prism
-_RUN_ENTRIES = {KEPT, REJECTED, DOCUMENTS, ERRORS_TABLE, MANIFEST, "manifest.failed.json", TEMP_DIR}
+_RUN_ENTRIES = {KEPT, REJECTED, DOCUMENTS, ERRORS_TABLE, MANIFEST, "manifest.failed.json", TEMP_DIR,
+                f".{MANIFEST}.tmp", ".manifest.failed.json.tmp"}
 _GLOB_CHARS = "*?[{"
 _log = logging.getLogger("firsthand")
 
@@ -69,6 +70,12 @@ def expand_inputs(patterns: tuple[str, ...], forced_format: str) -> list[SourceF
 
 def prepare_output(output: str, overwrite: bool) -> None:
     """Refuse a non-empty folder unless --overwrite, and then replace only an earlier run's entries."""
+    try:
+        FileSystems.get_filesystem(output)
+        FileSystems.exists(output)
+    except Exception as e:  # noqa: BLE001 - e.g. s3:// without apache-beam[aws]
+        raise ConfigError(f"cannot use --output {output}: {e}; for gs:// or s3:// install "
+                          "apache-beam[gcp] or apache-beam[aws]") from None
     try:  # `**`: a local `*` lists files only, and would miss shard folders
         existing = [m.path for m in FileSystems.match([FileSystems.join(output, "**")])[0].metadata_list]
     except Exception:  # noqa: BLE001 - a folder that does not exist yet matches nothing
@@ -121,7 +128,11 @@ def beam_options(beam_args: list[str], workers: int | None) -> PipelineOptions:
     standard = options.view_as(StandardOptions)
     if not standard.runner:
         standard.runner = DEFAULT_RUNNER
-    if workers is not None and standard.runner.lower().replace("runner", "") in ("fnapi", "direct"):
+    local = standard.runner.lower().replace("runner", "") in ("fnapi", "direct")
+    if workers is not None and not local:
+        raise ConfigError(f"--workers sets local processes of FnApiRunner; with --runner {standard.runner} "
+                          "use that runner's own options (e.g. --num_workers on Dataflow)")
+    if workers is not None:
         direct = options.view_as(DirectOptions)
         direct.direct_num_workers = workers
         direct.direct_running_mode = "multi_processing" if workers > 1 else "in_memory"
@@ -144,7 +155,7 @@ def unknown_beam_args(argv: list[str]) -> list[str]:
         except argparse.ArgumentError:
             pass  # two option classes may define the same flag; one definition is enough here
     _, unknown = parser.parse_known_args(argv)
-    return [a for a in unknown if a.startswith("-")]
+    return unknown
 
 
 def _counter_values(result: beam.runners.runner.PipelineResult) -> dict[str, int] | None:
@@ -177,8 +188,12 @@ def check_metrics(manifest: dict[str, Any], counters: dict[str, int]) -> None:
 def run(argv: list[str], workers: int | None = None) -> dict[str, Any]:
     """Run the pipeline described by argv (firsthand and Beam options); return the manifest."""
     unknown = unknown_beam_args(argv)
+    flags = [a for a in unknown if a.startswith("-")]
+    if flags:
+        raise ConfigError(f"unknown option(s): {' '.join(flags)}; see `firsthand run --help`")
     if unknown:
-        raise ConfigError(f"unknown option(s): {' '.join(unknown)}; see `firsthand run --help`")
+        raise ConfigError(f"unexpected argument(s): {' '.join(unknown[:3])}; if these are input files, the shell "
+                          "expanded an unquoted glob: quote it, e.g. --input 'data/*.jsonl.gz'")
     options = beam_options(argv, workers)
     config = config_from_options(options)
     config = RunConfig(**{**config.__dict__, "output": _absolute(config.output)})
@@ -194,7 +209,7 @@ def run(argv: list[str], workers: int | None = None) -> dict[str, Any]:
         "versions": _versions(),
     }
     total_mb = sum(s.size_bytes for s in sources) / 1e6
-    _log.info("firsthand run: %d input files (%.1f MB) -> %s, mode %s, %d shards, runner %s",
+    _log.info("firsthand run: %d input file(s) (%.1f MB) -> %s, mode %s, %d shard(s), runner %s",
               len(sources), total_mb, config.output, config.mode, num_shards,
               options.view_as(StandardOptions).runner)
     p = beam.Pipeline(options=options)
@@ -207,7 +222,13 @@ def run(argv: list[str], workers: int | None = None) -> dict[str, Any]:
         manifest = json.load(f)
     counters = _counter_values(result)
     if counters:
-        check_metrics(manifest, counters)
+        try:
+            check_metrics(manifest, counters)
+        except AccountingError:
+            write_json(config.output, "manifest.failed.json", {**manifest, "status": "metrics_mismatch",
+                                                                "beam_metrics": counters})
+            FileSystems.delete([FileSystems.join(config.output, MANIFEST)])
+            raise
         manifest["beam_metrics"] = dict(sorted(counters.items()))
         write_json(config.output, MANIFEST, manifest)  # atomic; still the last file the run writes
     else:
@@ -225,7 +246,7 @@ def summary(manifest: dict[str, Any], output: str) -> str:
         return f" ({', '.join(f'{k} {v:,}' for k, v in d.items())})" if d else ""
 
     lines = [
-        f"read {c['read']:,} records from {manifest['stages']['read']['files']} files",
+        f"read {c['read']:,} records from {manifest['stages']['read']['files']} file(s)",
         f"  kept     {c['kept']:,}",
         f"  rejected {c['rejected']:,}{detail(c['rejected_by_reason'])}",
         f"  errors   {c['errors']:,}{detail(c['errors_by_kind'])}",

@@ -51,8 +51,8 @@ DOCUMENT_COLUMNS: tuple[Column, ...] = (
            "Stable document id, unique within a run: the input's own id, else "
            "`<path relative to the input glob's base>:<record index>`. When two input "
            "records carry the same id, the first by (source_file, source_position) keeps "
-           "it and the others get `<id>#<relative path>:<record index>` and the "
-           "`id_collision` flag."),
+           "it and each other one gets `<id>#<16 hex digits of a hash of its source file and "
+           "record index>` and the `id_collision` flag."),
     Column("text", pa.string(), False,
            "The document text exactly as read (for WARC responses: the text extracted "
            "from the HTML). Normalisation for scoring never alters it."),

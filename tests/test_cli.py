@@ -21,7 +21,7 @@ def test_demo_run_end_to_end_and_output_opens_with_pyarrow(tmp_path):
     out = tmp_path / "demo-run"
     result = firsthand("run", "--input", "examples/demo/*", "--output", str(out))
     assert result.returncode == 0, result.stderr
-    assert "read 52 records from 8 files" in result.stdout and "(balanced)" in result.stdout
+    assert "read 52 records from 8 file(s)" in result.stdout and "(balanced)" in result.stdout
     assert "firsthand.read: reading" in result.stderr  # progress is logged
     manifest = json.loads((out / "manifest.json").read_text())
     kept_files = [str(out / f["path"]) for f in manifest["outputs"]["kept"]]
@@ -37,6 +37,22 @@ def test_config_file_and_command_line_together(tmp_path):
     manifest = json.loads((tmp_path / "o" / "manifest.json").read_text())
     assert manifest["config"]["mode"] == "tag" and manifest["config"]["num_shards"] == 2
     assert manifest["counts"]["read"] == 4
+
+
+def test_command_line_input_replaces_the_config_files_input(tmp_path):
+    config = tmp_path / "run.yaml"
+    config.write_text("input: [examples/demo/c4-03.parquet]\n")
+    result = firsthand("run", "--config", str(config), "--input", "examples/demo/news-00.jsonl",
+                       "--output", str(tmp_path / "o"))
+    assert result.returncode == 0, result.stderr
+    manifest = json.loads((tmp_path / "o" / "manifest.json").read_text())
+    assert [os.path.basename(f["path"]) for f in manifest["inputs"]] == ["news-00.jsonl"]
+
+
+def test_no_import_noise_on_any_command():
+    for args in (["--help"], ["schema"]):
+        result = firsthand(*args)
+        assert "apitools" not in result.stderr + result.stdout
 
 
 def test_errors_are_one_clear_line_and_exit_code_2(tmp_path):

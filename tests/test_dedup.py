@@ -56,11 +56,25 @@ def test_equal_dates_fall_back_to_smallest_id():
 def test_colliding_ids_are_made_unique_in_source_order():
     docs = [doc("x", "one", file="b.jsonl"), doc("x", "two", file="a.jsonl", pos=4),
             doc("x", "three", file="a.jsonl", pos=9)]
-    expected = [(docs[0]["key"], ("x#2", True, "x#2", 1, True)),
+    renamed = [f"x#{docs[0]['key']:016x}", "x", f"x#{docs[2]['key']:016x}"]
+    expected = [(docs[0]["key"], (renamed[0], True, renamed[0], 1, True)),
                 (docs[1]["key"], ("x", False, "x", 1, True)),
-                (docs[2]["key"], ("x#1", True, "x#1", 1, True))]
+                (docs[2]["key"], (renamed[2], True, renamed[2], 1, True))]
     with pipeline() as p:
         assert_that(dedup_outcomes(p, docs), equal_to(expected))
+
+
+def test_renamed_ids_never_meet_input_ids_that_look_renamed():
+    docs = [doc("a", "same", pos=0), doc("a", "same", pos=1), doc("a#1", "same", pos=2), doc("a#2", "x", pos=3)]
+
+    def ids_unique_one_representative(outcomes):
+        infos = [DupInfo(*info) for _, info in outcomes]
+        ids = [i.id for i in infos]
+        if len(set(ids)) != 4 or sum(i.is_representative for i in infos if i.cluster_size == 3) != 1:
+            raise BeamAssertException(f"ids {ids}")
+
+    with pipeline() as p:
+        assert_that(dedup_outcomes(p, docs), ids_unique_one_representative)
 
 
 def test_a_bucket_of_thousands_of_identical_documents_keeps_one():

@@ -85,7 +85,7 @@ def test_ids_are_unique_and_collisions_flagged(demo_run):
     ids = [r["id"] for r in rows]
     assert len(ids) == len(set(ids))
     collided = [r for r in rows if "id_collision" in r["flags"]]
-    assert [(r["id"], os.path.basename(r["source_file"])) for r in collided] == [("news-2#1", "news-00.jsonl")]
+    assert [(r["id"][:7], os.path.basename(r["source_file"])) for r in collided] == [("news-2#", "news-00.jsonl")]
     assert json.loads(collided[0]["source_fields"])["id"] == "news-2"
 
 
@@ -175,6 +175,33 @@ def test_bad_options_are_refused_up_front(demo, tmp_path, args, message):
     if info.type is ConfigError:
         assert message in str(info.value)
     assert not (tmp_path / "o").exists()
+
+
+def test_a_run_with_no_documents_completes_with_zero_counts(tmp_path):
+    path = write(str(tmp_path / "in" / "blank.jsonl"), b"\n\n  \n")
+    m = run(["--input", path, "--output", str(tmp_path / "out")])
+    assert m["status"] == "complete" and m["counts"]["read"] == 0
+    assert m["stages"]["read"]["skipped_non_documents"] == {"blank_line": 3}
+
+
+def test_unquoted_glob_expanded_by_the_shell_is_refused(demo, tmp_path):
+    with pytest.raises(ConfigError, match="unquoted glob"):
+        run(["--input", f"{demo}/news-00.jsonl", f"{demo}/c4-03.parquet", "--output", str(tmp_path / "o")])
+
+
+def test_workers_with_a_remote_runner_is_refused(demo, tmp_path):
+    with pytest.raises(ConfigError, match="--workers"):
+        run(["--input", f"{demo}/news-00.jsonl", "--output", str(tmp_path / "o"), "--runner", "DataflowRunner"],
+            workers=2)
+
+
+def test_compressed_parquet_is_an_error_with_advice(tmp_path):
+    import pyarrow as pa
+    from tests.helpers import gz, parquet_bytes
+    path = write(str(tmp_path / "in" / "rows.parquet.gz"), gz(parquet_bytes(pa.table({"text": ["a"]}))))
+    run(["--input", path, "--output", str(tmp_path / "out")])
+    [error] = read_rows(str(tmp_path / "out"), "errors")
+    assert error["kind"] == "unreadable_file" and "decompress the file" in error["message"]
 
 
 def test_field_overrides_and_carried_fields(tmp_path):

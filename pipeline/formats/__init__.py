@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import BinaryIO, Callable, Iterator
 
-from pipeline.formats.compression import open_decompressed
+from pipeline.formats.compression import open_decompressed, sniff_compression
 from pipeline.formats.jsonl import read_jsonl
 from pipeline.formats.parquet import read_parquet
 from pipeline.formats.records import (
@@ -59,6 +59,12 @@ def read_stream(opener: Callable[[], BinaryIO], fmt: str | None, skipped: Skippe
     try:
         with opener() as raw:
             if fmt == "parquet":
+                head = raw.read(8)
+                raw.seek(0)
+                if sniff_compression(head):
+                    yield RecordError(UNREADABLE_FILE, f"{name} is a {sniff_compression(head)}-compressed Parquet "
+                                                       "file; Parquet compresses internally: decompress the file")
+                    return
                 yield from read_parquet(raw)
                 return
             stream, decoder = open_decompressed(raw)
