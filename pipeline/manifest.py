@@ -19,6 +19,7 @@ from pipeline.write import DOCUMENTS, ERRORS, KEPT, REJECTED, TEMP_DIR, rename_i
 from schemas import SCHEMA_VERSION
 
 MANIFEST = "manifest.json"
+FAILED_MANIFEST = "manifest.failed.json"
 _log = logging.getLogger("firsthand.manifest")
 
 
@@ -110,9 +111,14 @@ def build_manifest(reports: Iterable[dict[str, Any]], run_info: dict[str, Any]) 
     }
 
 
+def temp_name(name: str) -> str:
+    """The temporary file write_json writes beside `name` before renaming it."""
+    return f".{name}.tmp"
+
+
 def write_json(output: str, name: str, data: dict[str, Any]) -> None:
     """Write JSON to output/name atomically (temporary file beside it, then rename)."""
-    temp = FileSystems.join(output, f".{name}.tmp")
+    temp = FileSystems.join(output, temp_name(name))
     with FileSystems.create(temp) as f:
         f.write(json.dumps(data, indent=2, sort_keys=False, default=str).encode("utf-8"))
     rename_into_place(temp, FileSystems.join(output, name))
@@ -127,11 +133,11 @@ class WriteManifestFn(beam.DoFn):
         manifest = build_manifest(reports, self._run_info)
         manifest["finished_at"] = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
         if not manifest["accounting"]["balanced"]:
-            write_json(self._output, "manifest.failed.json", manifest)
+            write_json(self._output, FAILED_MANIFEST, manifest)
             raise AccountingError(
                 "records were lost or duplicated between reading and writing: "
                 f"{json.dumps(manifest['accounting'])}. The output is incomplete and has no manifest.json; "
-                f"details are in {FileSystems.join(self._output, 'manifest.failed.json')}. Please report this.")
+                f"details are in {FileSystems.join(self._output, FAILED_MANIFEST)}. Please report this.")
         write_json(self._output, MANIFEST, manifest)
         temp = FileSystems.join(self._output, TEMP_DIR)
         if FileSystems.exists(temp):  # absent when the run wrote no shard at all

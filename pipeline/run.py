@@ -21,14 +21,14 @@ from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions,
 from pipeline.dedup import ExactDuplicates
 from pipeline.documents import SourceFile
 from pipeline.formats import detect_format
-from pipeline.manifest import MANIFEST, AccountingError, WriteManifest, write_json
+from pipeline.manifest import FAILED_MANIFEST, MANIFEST, AccountingError, WriteManifest, temp_name, write_json
 from pipeline.options import ConfigError, RunConfig, config_from_options
 from pipeline.read import ERRORS, NAMESPACE, REPORTS, ReadDocuments
 from pipeline.write import DOCUMENTS, ERRORS as ERRORS_TABLE, KEPT, REJECTED, TEMP_DIR, WriteDocuments, WriteErrors
 
 DEFAULT_RUNNER = "FnApiRunner"  # DirectRunner would first try to download Prism
-_RUN_ENTRIES = {KEPT, REJECTED, DOCUMENTS, ERRORS_TABLE, MANIFEST, "manifest.failed.json", TEMP_DIR,
-                f".{MANIFEST}.tmp", ".manifest.failed.json.tmp"}
+_RUN_ENTRIES = {KEPT, REJECTED, DOCUMENTS, ERRORS_TABLE, TEMP_DIR, MANIFEST, FAILED_MANIFEST,
+                temp_name(MANIFEST), temp_name(FAILED_MANIFEST)}
 _GLOB_CHARS = "*?[{"
 _log = logging.getLogger("firsthand")
 
@@ -225,7 +225,7 @@ def run(argv: list[str], workers: int | None = None) -> dict[str, Any]:
         try:
             check_metrics(manifest, counters)
         except AccountingError:
-            write_json(config.output, "manifest.failed.json", {**manifest, "status": "metrics_mismatch",
+            write_json(config.output, FAILED_MANIFEST, {**manifest, "status": "metrics_mismatch",
                                                                 "beam_metrics": counters})
             FileSystems.delete([FileSystems.join(config.output, MANIFEST)])
             raise

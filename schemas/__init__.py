@@ -37,6 +37,7 @@ REJECT_REASONS: tuple[str, ...] = (REASON_EXACT_DUPLICATE,)
 FLAG_ID_COLLISION = "id_collision"
 FLAG_DATE_UNPARSEABLE = "date_unparseable"
 
+
 def _list_of(item: pa.DataType) -> pa.DataType:
     # Parquet names list items "element"; declaring the same makes the schema round-trip exactly.
     return pa.list_(pa.field("element", item))

@@ -59,10 +59,10 @@ def read_stream(opener: Callable[[], BinaryIO], fmt: str | None, skipped: Skippe
     try:
         with opener() as raw:
             if fmt == "parquet":
-                head = raw.read(8)
+                wrapper = sniff_compression(raw.read(8))
                 raw.seek(0)
-                if sniff_compression(head):
-                    yield RecordError(UNREADABLE_FILE, f"{name} is a {sniff_compression(head)}-compressed Parquet "
+                if wrapper:
+                    yield RecordError(UNREADABLE_FILE, f"{name} is a {wrapper}-compressed Parquet "
                                                        "file; Parquet compresses internally: decompress the file")
                     return
                 yield from read_parquet(raw)
@@ -76,9 +76,6 @@ def read_stream(opener: Callable[[], BinaryIO], fmt: str | None, skipped: Skippe
                 yield RecordError(TRUNCATED_FILE, f"{name} ends in the middle of a {decoder.codec} block; "
                                                   "records before the damage were read, the rest of the file "
                                                   "is lost: re-fetch or re-compress the file")
-    except EOFError as e:
-        yield RecordError(TRUNCATED_FILE, f"{name} ends early ({e}); records before the damage were read, "
-                                          "the rest of the file is lost: re-fetch the file")
     except Exception as e:  # noqa: BLE001 - any failure of a file must become an error row, not a crash
         yield RecordError(UNREADABLE_FILE, f"{name} could not be read past this point: "
                                            f"{type(e).__name__}: {str(e)[:300]}")
