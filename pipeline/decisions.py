@@ -4,9 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 from pipeline.dedup import DupInfo
-from schemas import (
-    DECISION_KEEP, DECISION_REJECT, DOCUMENT_COLUMN_NAMES, FLAG_ID_COLLISION, REASON_EXACT_DUPLICATE,
-)
+from schemas import DECISION_KEEP, DECISION_REJECT, DOCUMENT_COLUMN_NAMES, FLAG_ID_COLLISION
 
 
 def decide(doc: dict[str, Any], dup: DupInfo) -> dict[str, Any]:
@@ -14,7 +12,7 @@ def decide(doc: dict[str, Any], dup: DupInfo) -> dict[str, Any]:
 
     The decision is the same in filter and tag mode; only where the row goes differs.
     """
-    reasons = [] if dup.is_representative else [REASON_EXACT_DUPLICATE]
+    reasons = [] if dup.reason is None else [dup.reason]
     flags = list(doc["flags"]) + ([FLAG_ID_COLLISION] if dup.id_collision else [])
     row = {name: doc.get(name) for name in DOCUMENT_COLUMN_NAMES}
     row.update(

@@ -16,7 +16,7 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
 from pipeline.write import DOCUMENTS, ERRORS, KEPT, REJECTED, TEMP_DIR, rename_into_place
-from schemas import SCHEMA_VERSION
+from schemas import REASON_EXACT_DUPLICATE, REASON_NEAR_DUPLICATE, SCHEMA_VERSION
 
 MANIFEST = "manifest.json"
 FAILED_MANIFEST = "manifest.failed.json"
@@ -32,8 +32,27 @@ def _add(total: Counter[str], part: dict[str, int]) -> None:
         total[k] += v
 
 
+def _dedup_steps(reports: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    """Sum the dedup stage's in-band reports: LSH candidates, verification, CC rounds."""
+    steps: dict[str, Counter[str]] = {}
+    for r in reports:
+        _add(steps.setdefault(r["stage"], Counter()), r["counts"])
+    rounds = sorted((k for k in steps if k.startswith("cc_round_")), key=lambda k: int(k.rsplit("_", 1)[1]))
+    finish = steps.get("cc_finish", Counter())
+    return {
+        "lsh": dict(steps.get("lsh", {})),
+        "verification": dict(steps.get("verify", {})) or None,
+        "connected_components": {
+            "unsettled_nodes_by_round": [steps[k]["unsettled_nodes"] for k in rounds],
+            "finished_on_one_worker_nodes": finish.get("finished_on_one_worker_nodes", 0),
+            "converged_in_distributed_rounds": finish.get("finished_on_one_worker_nodes", 0) == 0,
+        },
+    }
+
+
 def build_manifest(reports: Iterable[dict[str, Any]], run_info: dict[str, Any]) -> dict[str, Any]:
     """Assemble the manifest and its accounting block from the pipeline's reports."""
+    reports = list(reports)
     inputs = sorted((r for r in reports if r["report"] == "input"), key=lambda r: r["path"])
     outputs = sorted((r for r in reports if r["report"] == "output"), key=lambda r: r["path"])
     by_table: dict[str, list[dict[str, Any]]] = {t: [] for t in (KEPT, REJECTED, DOCUMENTS, ERRORS)}
@@ -77,10 +96,13 @@ def build_manifest(reports: Iterable[dict[str, Any]], run_info: dict[str, Any]) 
         "read": {"files": len(inputs), "documents": documents_read, "errors": errors_read,
                  "errors_by_kind": dict(sorted(read_errors_by_kind.items())),
                  "skipped_non_documents": dict(sorted(skipped.items()))},
-        "exact_dedup": {"documents": written_documents,
-                        "clusters_with_duplicates": sum(r["duplicate_clusters"] for r in outputs if r["table"] != ERRORS),
-                        "duplicates": reasons.get("exact_duplicate", 0),
-                        "id_collisions_resolved": flags.get("id_collision", 0)},
+        "dedup": {"near_duplicates_enabled": run_info.get("config", {}).get("dedup", {}).get("near", True),
+                  "documents": written_documents,
+                  "clusters_with_duplicates": sum(r["duplicate_clusters"] for r in outputs if r["table"] != ERRORS),
+                  "exact_duplicates": reasons.get(REASON_EXACT_DUPLICATE, 0),
+                  "near_duplicates": reasons.get(REASON_NEAR_DUPLICATE, 0),
+                  "id_collisions_resolved": flags.get("id_collision", 0),
+                  **_dedup_steps(r for r in reports if r["report"] == "dedup")},
         "write": {t: {"files": len(by_table[t]), "rows": rows(t)} for t in by_table},
     }
     accounting = {

@@ -10,8 +10,10 @@ from typing import Any
 import yaml
 from apache_beam.options.pipeline_options import PipelineOptions
 
+from detectors.minhash import CHAR, WORD, MinHashConfig, bands_rows_for_threshold
 from pipeline.fields import PRESETS, FieldMapping, mapping_from
 from pipeline.formats import FORMATS
+from pipeline.lsh import DedupConfig
 
 MODES = ("filter", "tag")
 DEFAULT_SHARD_INPUT_MB = 64
@@ -58,6 +60,68 @@ class FirsthandOptions(PipelineOptions):
             help="WARC HTML to text: main drops navigation and boilerplate, full keeps all text. (default: main)")
         add(*_both("overwrite"), dest="overwrite", action="store_true",
             help="Replace an earlier firsthand run in --output.")
+        _add_dedup_args(add)
+
+
+_DEFAULT_MINHASH = MinHashConfig()
+_DEFAULT_DEDUP = DedupConfig()
+
+
+def _add_dedup_args(add) -> None:
+    add(*_both("dedup"), dest="dedup", default="near", choices=("near", "exact"),
+        help="near: exact and near duplicates (MinHash LSH); exact: identical normalised text only. (default: near)")
+    add(*_both("dedup_threshold"), dest="dedup_threshold", type=float, default=None,
+        help="Jaccard similarity of shingle sets to treat as a near duplicate. Given alone, it derives "
+             "--lsh-bands x --lsh-rows for --minhash-perms; with --dedup-verify it is the verification bar. "
+             "(default: the measured defaults, tuned for 0.8)")
+    add(*_both("shingle_size"), dest="shingle_size", type=int, default=_DEFAULT_MINHASH.ngram,
+        help=f"Words (or characters) per shingle. (default: {_DEFAULT_MINHASH.ngram})")
+    add(*_both("shingle_unit"), dest="shingle_unit", default=WORD, choices=(WORD, CHAR),
+        help="word n-grams, or char n-grams for languages written without spaces. (default: word)")
+    add(*_both("fold_digits"), dest="fold_digits", action="store_true",
+        help="Treat every digit as 0 when shingling (pages that differ only in numbers become copies).")
+    add(*_both("minhash_perms"), dest="minhash_perms", type=int, default=_DEFAULT_MINHASH.num_perm,
+        help=f"MinHash permutations per signature. (default: {_DEFAULT_MINHASH.num_perm})")
+    add(*_both("lsh_bands"), dest="lsh_bands", type=int, default=None,
+        help=f"LSH bands. (default: {_DEFAULT_MINHASH.bands}, or derived from --dedup-threshold)")
+    add(*_both("lsh_rows"), dest="lsh_rows", type=int, default=None,
+        help=f"Signature rows per band. (default: {_DEFAULT_MINHASH.rows}, or derived from --dedup-threshold)")
+    add(*_both("dedup_verify"), dest="dedup_verify", action="store_true",
+        help="Drop LSH candidate pairs whose full signatures estimate a Jaccard below the threshold "
+             "(--dedup-threshold, default 0.8) before clustering. Costs two more shuffles of the signatures.")
+    add(*_both("cc_rounds"), dest="cc_rounds", type=int, default=_DEFAULT_DEDUP.cc_rounds,
+        help="Distributed connected-components rounds; what is unfinished after them is finished on one "
+             f"worker, with a warning. (default: {_DEFAULT_DEDUP.cc_rounds})")
+    add(*_both("dedup_partitions"), dest="dedup_partitions", type=int, default=0,
+        help="Partitions of the batched dedup shuffles; 0: twice the output shards, at least 8. "
+             "Results do not depend on it. (default: 0)")
+
+
+def dedup_config_from(o: "FirsthandOptions") -> DedupConfig:
+    """The checked DedupConfig; partitions 0 means automatic (set by the run)."""
+    threshold = o.dedup_threshold
+    if threshold is not None and not 0.0 < threshold < 1.0:
+        raise ConfigError(f"--dedup-threshold must be between 0 and 1 (exclusive), got {threshold}")
+    for name, value, least in (("--shingle-size", o.shingle_size, 1), ("--minhash-perms", o.minhash_perms, 1),
+                               ("--cc-rounds", o.cc_rounds, 0), ("--dedup-partitions", o.dedup_partitions, 0)):
+        if value < least:
+            raise ConfigError(f"{name} must be at least {least}, got {value}")
+    bands, rows = o.lsh_bands, o.lsh_rows
+    if bands is None and rows is None:
+        if threshold is not None:
+            bands, rows = bands_rows_for_threshold(threshold, o.minhash_perms)
+        else:
+            bands, rows = _DEFAULT_MINHASH.bands, _DEFAULT_MINHASH.rows
+    elif bands is None or rows is None:
+        raise ConfigError("give both --lsh-bands and --lsh-rows, or neither")
+    try:
+        minhash = MinHashConfig(ngram=o.shingle_size, unit=o.shingle_unit, fold_digits=o.fold_digits,
+                                num_perm=o.minhash_perms, bands=bands, rows=rows)
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
+    verify = (threshold if threshold is not None else 0.8) if o.dedup_verify else None
+    return DedupConfig(near=o.dedup == "near", minhash=minhash, verify_threshold=verify,
+                       cc_rounds=o.cc_rounds, partitions=o.dedup_partitions)
 
 
 @dataclass(frozen=True)
@@ -73,6 +137,7 @@ class RunConfig:
     max_record_bytes: int
     html_main_content: bool
     overwrite: bool
+    dedup: DedupConfig
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -102,7 +167,7 @@ def config_from_options(options: PipelineOptions) -> RunConfig:
         inputs=tuple(o.input), output=o.output.rstrip("/"), mode=o.mode, mapping=mapping,
         preset=o.preset, format=o.format, num_shards=o.num_shards, shard_input_mb=o.shard_input_mb,
         max_record_bytes=o.max_record_bytes, html_main_content=o.html_extraction == "main",
-        overwrite=o.overwrite,
+        overwrite=o.overwrite, dedup=dedup_config_from(o),
     )
 
 

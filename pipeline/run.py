@@ -3,6 +3,7 @@ composites, then check the manifest against Beam's metrics and print a summary."
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import json
 import logging
@@ -18,7 +19,7 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
 
-from pipeline.dedup import ExactDuplicates
+from pipeline.dedup import Duplicates
 from pipeline.documents import SourceFile
 from pipeline.formats import detect_format
 from pipeline.manifest import FAILED_MANIFEST, MANIFEST, AccountingError, WriteManifest, temp_name, write_json
@@ -101,7 +102,7 @@ def auto_num_shards(sources: list[SourceFile], shard_input_mb: int) -> int:
 
 def _versions() -> dict[str, str]:
     versions = {"python": platform.python_version()}
-    for dist in ("firsthand", "apache-beam", "pyarrow", "zstandard", "warcio", "resiliparse"):
+    for dist in ("firsthand", "apache-beam", "datasketch", "numpy", "pyarrow", "zstandard", "warcio", "resiliparse"):
         try:
             versions[dist] = metadata.version(dist)
         except metadata.PackageNotFoundError:
@@ -111,13 +112,13 @@ def _versions() -> dict[str, str]:
 
 def build_pipeline(p: beam.Pipeline, config: RunConfig, sources: list[SourceFile], num_shards: int,
                    run_info: dict[str, Any]) -> None:
-    """read -> exact dedup -> join at write; errors to their own shards; manifest last."""
+    """read -> dedup (exact and near) -> join at write; errors to their own shards; manifest last."""
     read = p | "Read" >> ReadDocuments(sources, config.mapping, config.max_record_bytes, config.html_main_content)
     documents = read.documents
-    dedup = documents | "ExactDedup" >> ExactDuplicates()
+    dedup, dedup_reports = documents | "Dedup" >> Duplicates(config.dedup)
     document_reports = (documents, dedup) | "WriteDocuments" >> WriteDocuments(config.output, num_shards, config.mode)
     error_reports = read[ERRORS] | "WriteErrors" >> WriteErrors(config.output, num_shards)
-    ((read[REPORTS], document_reports, error_reports)
+    ((read[REPORTS], dedup_reports, document_reports, error_reports)
      | "AllReports" >> beam.Flatten()
      | "Manifest" >> WriteManifest(config.output, run_info))
 
@@ -201,6 +202,8 @@ def run(argv: list[str], workers: int | None = None) -> dict[str, Any]:
     sources = expand_inputs(config.inputs, config.format)
     prepare_output(config.output, config.overwrite)
     num_shards = config.num_shards or auto_num_shards(sources, config.shard_input_mb)
+    if not config.dedup.partitions:
+        config = dataclasses.replace(config, dedup=dataclasses.replace(config.dedup, partitions=max(8, 2 * num_shards)))
     run_info = {
         "firsthand_version": _versions()["firsthand"],
         "started_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
@@ -250,7 +253,7 @@ def summary(manifest: dict[str, Any], output: str) -> str:
         f"  kept     {c['kept']:,}",
         f"  rejected {c['rejected']:,}{detail(c['rejected_by_reason'])}",
         f"  errors   {c['errors']:,}{detail(c['errors_by_kind'])}",
-        f"  exact-duplicate clusters: {manifest['stages']['exact_dedup']['clusters_with_duplicates']:,}",
+        f"  duplicate clusters: {manifest['stages']['dedup']['clusters_with_duplicates']:,}",
         f"accounting: read {c['read']:,} = kept + rejected + errors "
         f"({'balanced' if manifest['accounting']['balanced'] else 'NOT balanced'})",
         f"output: {output} (manifest.json lists every file)",

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
-SCHEMA_VERSION = "1.0.0"
+SCHEMA_VERSION = "1.1.0"
 SCHEMA_VERSION_KEY = b"firsthand.schema_version"
 TABLE_KEY = b"firsthand.table"
 
@@ -31,7 +31,8 @@ class Column:
 DECISION_KEEP = "keep"
 DECISION_REJECT = "reject"
 REASON_EXACT_DUPLICATE = "exact_duplicate"
-REJECT_REASONS: tuple[str, ...] = (REASON_EXACT_DUPLICATE,)
+REASON_NEAR_DUPLICATE = "near_duplicate"
+REJECT_REASONS: tuple[str, ...] = (REASON_EXACT_DUPLICATE, REASON_NEAR_DUPLICATE)
 
 # Flags written to `flags`: facts about a document worth knowing, not reasons to drop it.
 FLAG_ID_COLLISION = "id_collision"
@@ -76,11 +77,13 @@ DOCUMENT_COLUMNS: tuple[Column, ...] = (
            "duplicates."),
     Column("dup_cluster_id", pa.string(), False,
            "Id of the representative (kept copy) of this document's duplicate cluster; "
-           "equal to `id` for representatives and for documents with no duplicate."),
+           "equal to `id` for representatives and for documents with no duplicate. A "
+           "cluster holds exact copies (same `text_hash`) and near copies (MinHash LSH "
+           "candidates, linked transitively: A~B and B~C put A, B and C in one cluster)."),
     Column("dup_cluster_size", pa.int64(), False, "Number of documents in the duplicate cluster (1 = unique)."),
     Column("dup_is_representative", pa.bool_(), False,
            "True for the one document of its cluster that is kept: earliest known date, "
-           "then smallest id."),
+           "then lowest `synthetic_probability` (when scored), then smallest id."),
     Column("synthetic_probability", pa.float32(), True,
            "Calibrated probability that the text is machine-written. Null until the "
            "synthetic-text detectors are enabled."),
@@ -94,7 +97,9 @@ DOCUMENT_COLUMNS: tuple[Column, ...] = (
            "`keep` or `reject`. In tag mode every document is written and this says what "
            "filter mode would have done."),
     Column("reasons", _list_of(pa.string()), False,
-           "Why the document is rejected (empty when kept): `exact_duplicate`."),
+           "Why the document is rejected (empty when kept): `exact_duplicate` (same "
+           "normalised text as the kept copy `dup_cluster_id`) or `near_duplicate` (in its "
+           "cluster, with different text)."),
     Column("sample_weight", pa.float32(), False,
            "Suggested training weight in [0, 1]: 1.0 for kept documents, 0.0 for rejected ones."),
 )

@@ -1,4 +1,4 @@
-"""Exact-duplicate clustering and id resolution, run as Beam transforms."""
+"""Exact-duplicate clustering (near dedup off) and id resolution, run as Beam transforms."""
 import datetime as dt
 
 import apache_beam as beam
@@ -7,7 +7,8 @@ from apache_beam.testing.test_pipeline import TestPipeline as BeamTestPipeline
 from apache_beam.testing.util import BeamAssertException, assert_that, equal_to
 
 from detectors import text_hash
-from pipeline.dedup import DupInfo, ExactDuplicates
+from pipeline.dedup import DupInfo, Duplicates
+from pipeline.lsh import DedupConfig
 from pipeline.documents import record_key
 
 UTC = dt.timezone.utc
@@ -20,8 +21,8 @@ def doc(id_, text, file="f.jsonl", pos=0, date=None):
 
 def dedup_outcomes(p, docs):
     """PCollection of (key, DupInfo as tuple)."""
-    return (p | beam.Create(docs) | ExactDuplicates()
-            | beam.MapTuple(lambda key, info: (key, tuple(info))))
+    outcomes, _ = p | beam.Create(docs) | Duplicates(DedupConfig(near=False))
+    return outcomes | beam.MapTuple(lambda key, info: (key, tuple(info)))
 
 
 def pipeline():
@@ -36,10 +37,10 @@ def test_representative_is_earliest_date_then_smallest_id_with_undated_last():
         doc("d", "other", pos=3),
     ]
     expected = [
-        (docs[0]["key"], tuple(DupInfo("b", False, "c", 3, False))),
-        (docs[1]["key"], tuple(DupInfo("a", False, "c", 3, False))),
-        (docs[2]["key"], tuple(DupInfo("c", False, "c", 3, True))),
-        (docs[3]["key"], tuple(DupInfo("d", False, "d", 1, True))),
+        (docs[0]["key"], tuple(DupInfo("b", False, "c", 3, False, "exact_duplicate"))),
+        (docs[1]["key"], tuple(DupInfo("a", False, "c", 3, False, "exact_duplicate"))),
+        (docs[2]["key"], tuple(DupInfo("c", False, "c", 3, True, None))),
+        (docs[3]["key"], tuple(DupInfo("d", False, "d", 1, True, None))),
     ]
     with pipeline() as p:
         assert_that(dedup_outcomes(p, docs), equal_to(expected))
@@ -48,7 +49,7 @@ def test_representative_is_earliest_date_then_smallest_id_with_undated_last():
 def test_equal_dates_fall_back_to_smallest_id():
     when = dt.datetime(2022, 2, 2, tzinfo=UTC)
     docs = [doc("z", "t", pos=0, date=when), doc("m", "t", pos=1, date=when)]
-    expected = [(docs[0]["key"], ("z", False, "m", 2, False)), (docs[1]["key"], ("m", False, "m", 2, True))]
+    expected = [(docs[0]["key"], ("z", False, "m", 2, False, "exact_duplicate")), (docs[1]["key"], ("m", False, "m", 2, True, None))]
     with pipeline() as p:
         assert_that(dedup_outcomes(p, docs), equal_to(expected))
 
@@ -57,9 +58,9 @@ def test_colliding_ids_are_made_unique_in_source_order():
     docs = [doc("x", "one", file="b.jsonl"), doc("x", "two", file="a.jsonl", pos=4),
             doc("x", "three", file="a.jsonl", pos=9)]
     renamed = [f"x#{docs[0]['key']:016x}", "x", f"x#{docs[2]['key']:016x}"]
-    expected = [(docs[0]["key"], (renamed[0], True, renamed[0], 1, True)),
-                (docs[1]["key"], ("x", False, "x", 1, True)),
-                (docs[2]["key"], (renamed[2], True, renamed[2], 1, True))]
+    expected = [(docs[0]["key"], (renamed[0], True, renamed[0], 1, True, None)),
+                (docs[1]["key"], ("x", False, "x", 1, True, None)),
+                (docs[2]["key"], (renamed[2], True, renamed[2], 1, True, None))]
     with pipeline() as p:
         assert_that(dedup_outcomes(p, docs), equal_to(expected))
 

@@ -31,7 +31,7 @@ def test_balanced_run_counts_every_stage_and_reason():
                            "rejected_by_reason": {"exact_duplicate": 1}, "errors_by_kind": {"invalid_json": 1},
                            "flags": {}}
     assert m["stages"]["read"]["skipped_non_documents"] == {"blank_line": 2}
-    assert m["stages"]["exact_dedup"]["clusters_with_duplicates"] == 1
+    assert m["stages"]["dedup"]["clusters_with_duplicates"] == 1
     assert [f["path"] for f in m["outputs"]["kept"]] == ["kept/part-00000.parquet"]
     assert m["schema_version"] == SCHEMA_VERSION
 

@@ -1,0 +1,143 @@
+"""Array kernels for LSH buckets and connected components: plain numpy, no Beam.
+
+Nodes are 64-bit record keys (uint64). An edge list is two equal-length uint64 arrays.
+The Beam wrappers in `pipeline.neardup` send each partition's arrays to one call here.
+
+Connected components follow Kiveris et al., "Connected Components in MapReduce and
+Beyond" (SoCC 2014): alternating large-star and small-star rounds turn every component
+into a star centred on its smallest node. Each round is linear in the edges.
+"""
+from __future__ import annotations
+
+from typing import Iterable
+
+import numpy as np
+
+U64 = np.uint64
+
+
+def empty_edges() -> tuple[np.ndarray, np.ndarray]:
+    return np.zeros(0, U64), np.zeros(0, U64)
+
+
+def concat(parts: Iterable[tuple[np.ndarray, ...]], width: int) -> tuple[np.ndarray, ...]:
+    """Column-wise concatenation of array tuples (each of `width` arrays)."""
+    parts = list(parts)
+    if not parts:
+        return tuple(np.zeros(0, U64) for _ in range(width))
+    return tuple(np.concatenate([p[i] for p in parts]) for i in range(width))
+
+
+def partition_of(keys: np.ndarray, num_partitions: int) -> np.ndarray:
+    return (keys % U64(num_partitions)).astype(np.int64)
+
+
+def split_by_partition(keys: np.ndarray, arrays: tuple[np.ndarray, ...], num_partitions: int
+                       ) -> list[tuple[int, tuple[np.ndarray, ...]]]:
+    """[(partition, arrays restricted to the rows whose key falls in it)], non-empty ones only."""
+    if len(keys) == 0:
+        return []
+    parts = partition_of(keys, num_partitions)
+    order = np.argsort(parts, kind="stable")
+    parts = parts[order]
+    bounds = np.flatnonzero(np.r_[True, parts[1:] != parts[:-1], True])
+    out = []
+    for lo, hi in zip(bounds[:-1], bounds[1:]):
+        rows = order[lo:hi]
+        out.append((int(parts[lo]), tuple(a[rows] for a in arrays)))
+    return out
+
+
+def unique_edges(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct (a, b) pairs, sorted, self-loops dropped."""
+    keep = a != b
+    pairs = np.unique(np.stack([a[keep], b[keep]], axis=1), axis=0)
+    return pairs[:, 0].copy(), pairs[:, 1].copy()
+
+
+def _groups(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Start index and size of each run of equal values in a sorted array."""
+    starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
+    sizes = np.diff(np.r_[starts, len(keys)])
+    return starts, sizes
+
+
+def star_edges(buckets: np.ndarray, members: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Link every member of a bucket to the bucket's smallest member: a bucket of n members
+    costs n - 1 edges, never n^2/2. Returns (member, anchor) edges, deduplicated."""
+    if len(buckets) == 0:
+        return empty_edges()
+    order = np.lexsort((members, buckets))
+    buckets, members = buckets[order], members[order]
+    starts, sizes = _groups(buckets)
+    anchors = np.repeat(members[starts], sizes)
+    return unique_edges(members, anchors)
+
+
+def _by_node(node: np.ndarray, other: np.ndarray):
+    """Deduplicated adjacency sorted by node; per-node start, size and neighbour minimum."""
+    node, other = unique_edges(node, other)
+    starts, sizes = _groups(node)
+    smallest = np.minimum.reduceat(other, starts) if len(starts) else np.zeros(0, U64)
+    return node, other, starts, sizes, smallest
+
+
+def large_star(node: np.ndarray, neighbor: np.ndarray) -> tuple[tuple[np.ndarray, np.ndarray], int]:
+    """One large-star step over a complete adjacency (both directions of each edge present
+    for every node in this call): each neighbour larger than the node is re-linked to the
+    smallest node of the neighbourhood. Returns the new edges and how many nodes are not
+    yet settled (a settled node is a star centre, all neighbours larger, or a leaf, one
+    smaller neighbour); zero everywhere means every component is a star."""
+    if len(node) == 0:
+        return empty_edges(), 0
+    node, other, starts, sizes, smallest = _by_node(node, neighbor)
+    owner_min = np.repeat(np.minimum(smallest, node[starts]), sizes)
+    larger = other > node
+    settled = (smallest > node[starts]) | ((sizes == 1) & (smallest < node[starts]))
+    return (other[larger], owner_min[larger]), int(np.count_nonzero(~settled))
+
+
+def small_star(node: np.ndarray, smaller: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """One small-star step; each edge arrives at its larger end (node > smaller). The node
+    and all its smaller neighbours are linked to the smallest of them."""
+    if len(node) == 0:
+        return empty_edges()
+    node, other, starts, sizes, smallest = _by_node(node, smaller)
+    owners = node[starts]
+    members = np.concatenate([other, owners])
+    anchors = np.concatenate([np.repeat(smallest, sizes), smallest])
+    return unique_edges(members, anchors)
+
+
+def settle(node: np.ndarray, neighbor: np.ndarray) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """Final pass over a complete adjacency: labels for settled nodes (a centre labels
+    itself, a leaf takes its centre), and the edges of unsettled nodes, which the caller
+    finishes with `union_find_labels` on one worker. Returns ((nodes, labels), (a, b))."""
+    if len(node) == 0:
+        return empty_edges(), empty_edges()
+    node, other, starts, sizes, smallest = _by_node(node, neighbor)
+    owners = node[starts]
+    centre = smallest > owners
+    leaf = (sizes == 1) & (smallest < owners)
+    labels = np.where(leaf, smallest, owners)
+    unsettled_rows = np.repeat(~(centre | leaf), sizes)
+    return (owners, labels), (node[unsettled_rows], other[unsettled_rows])
+
+
+def union_find_labels(a: np.ndarray, b: np.ndarray) -> dict[int, int]:
+    """Smallest node of each component of a (small) edge list, for every node in it."""
+    parent: dict[int, int] = {}
+
+    def find(x: int) -> int:
+        root = x
+        while parent.get(root, root) != root:
+            root = parent[root]
+        while parent.get(x, x) != root:
+            parent[x], x = root, parent[x]
+        return root
+
+    for x, y in zip(a.tolist(), b.tolist()):
+        rx, ry = find(x), find(y)
+        if rx != ry:
+            parent[max(rx, ry)] = min(rx, ry)
+    return {x: find(x) for x in set(a.tolist()) | set(b.tolist())}

@@ -1,0 +1,274 @@
+"""Beam wiring for MinHash LSH: band keys, bucket edges, optional verification and
+connected components. The arithmetic lives in detectors.minhash and pipeline.graph.
+
+Every shuffle here is batched (see pipeline.batching): elements are
+(partition, tuple of numpy arrays). Edges are (a, b) uint64 array pairs.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Iterator
+
+import apache_beam as beam
+import numpy as np
+from apache_beam.metrics import Metrics
+
+from detectors.minhash import MinHashConfig, MinHasher, mix64, estimated_jaccard, has_shingles
+from pipeline import graph
+from pipeline.batching import BufferedFn
+from pipeline.read import NAMESPACE
+
+SIGNATURES = "signatures"
+REPORTS = "reports"
+UNSETTLED = "unsettled"
+_log = logging.getLogger("firsthand.dedup")
+_TEXT_BAND_SALT = np.uint64(0xD6E8FEB86659FD93)
+
+
+@dataclass(frozen=True)
+class DedupConfig:
+    """What the dedup stage does; the defaults are the measured defaults (see README)."""
+    near: bool = True                     # False: exact duplicates only (identical normalised text)
+    minhash: MinHashConfig = field(default_factory=MinHashConfig)
+    verify_threshold: float | None = None  # drop candidate pairs whose estimated Jaccard is below
+    cc_rounds: int = 8                     # large-star/small-star rounds before the one-worker finish
+    partitions: int = 8                    # batched-shuffle partitions; results do not depend on it
+
+
+def dedup_report(stage: str, **counts: int) -> dict[str, Any]:
+    """An in-band report the manifest sums into stages.dedup."""
+    return {"report": "dedup", "stage": stage, "counts": counts}
+
+
+def text_band_keys(text_hashes: list[str]) -> np.ndarray:
+    """One band key per document from its normalised-text hash: identical texts collide."""
+    prefixes = np.array([int(h[:16], 16) for h in text_hashes], dtype=np.uint64)
+    return mix64(prefixes ^ _TEXT_BAND_SALT)
+
+
+class BandKeysFn(BufferedFn):
+    """Documents -> (partition, (band keys, record keys)); with verification also
+    (partition, (record keys, signatures)) on the `signatures` output.
+
+    A document with shingles gets one key per LSH band; one too short to shingle gets a
+    single key from its text hash, so its exact copies still meet. Exact copies of a
+    shingled document share every band key, so they need no key of their own.
+    """
+
+    def __init__(self, config: DedupConfig, max_items: int = 1024):
+        super().__init__(max_items)
+        self._config = config
+        self._signed = Metrics.counter(NAMESPACE, "dedup.signed_documents")
+        self._too_short = Metrics.counter(NAMESPACE, "dedup.too_short_to_shingle")
+        self._hasher: MinHasher | None = None
+
+    def setup(self) -> None:
+        self._hasher = MinHasher(self._config.minhash)
+
+    def flush(self, batch: list[dict[str, Any]]) -> Iterator[Any]:
+        keys = np.array([d["key"] for d in batch], dtype=np.uint64)
+        parts = self._config.partitions
+        signed = np.zeros(len(batch), dtype=bool)
+        band_keys, members = [], []
+        if self._config.near:
+            signatures = self._hasher.signatures([d["text"] for d in batch])
+            signed = has_shingles(signatures)
+            bands = self._hasher.band_keys(signatures[signed])
+            band_keys.append(bands.ravel())
+            members.append(np.repeat(keys[signed], bands.shape[1]))
+            self._signed.inc(int(signed.sum()))
+            self._too_short.inc(int((~signed).sum()))
+            if self._config.verify_threshold is not None:
+                for p, arrays in graph.split_by_partition(keys[signed], (keys[signed], signatures[signed]), parts):
+                    yield beam.pvalue.TaggedOutput(SIGNATURES, (p, arrays))
+        unsigned = np.flatnonzero(~signed)
+        band_keys.append(text_band_keys([batch[i]["text_hash"] for i in unsigned]))
+        members.append(keys[unsigned])
+        all_keys, all_members = np.concatenate(band_keys), np.concatenate(members)
+        yield from graph.split_by_partition(all_keys, (all_keys, all_members), parts)
+
+
+class BucketEdgesFn(beam.DoFn):
+    """(partition, [(band keys, members)]) -> star edges of every bucket in the partition."""
+
+    def __init__(self) -> None:
+        self._edges = Metrics.counter(NAMESPACE, "dedup.candidate_edges")
+
+    def process(self, element: tuple[int, Iterable[tuple[np.ndarray, np.ndarray]]]):
+        buckets, members = graph.concat(element[1], 2)
+        a, b = graph.star_edges(buckets, members)
+        self._edges.inc(len(a))
+        yield beam.pvalue.TaggedOutput(REPORTS, dedup_report("lsh", band_records=len(buckets), candidate_edges=len(a)))
+        if len(a):
+            yield a, b
+
+
+def _signature_lookup(parts: Iterable[tuple[np.ndarray, np.ndarray]], width: int):
+    keys, signatures = graph.concat(parts, 2)
+    if len(keys) == 0:
+        signatures = np.zeros((0, width), dtype=np.uint32)
+    order = np.argsort(keys)
+    return keys[order], signatures[order]
+
+
+def _lookup(sorted_keys: np.ndarray, sorted_values: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+    index = np.searchsorted(sorted_keys, wanted)
+    if len(wanted) and (index.max() >= len(sorted_keys) or not np.array_equal(sorted_keys[index], wanted)):
+        raise RuntimeError("internal error: an edge names a document without a signature; please report this")
+    return sorted_values[index]
+
+
+class AttachSignatureFn(beam.DoFn):
+    """First half of verification: each edge picks up its first end's signature."""
+
+    def __init__(self, width: int):
+        self._width = width
+
+    def process(self, element):
+        groups = element[1]
+        keys, signatures = _signature_lookup(groups[SIGNATURES], self._width)
+        a, b = graph.concat(groups["edges"], 2)
+        if len(a):
+            yield a, b, _lookup(keys, signatures, a)
+
+
+class VerifyEdgesFn(beam.DoFn):
+    """Second half: compare with the other end's signature; keep edges at or above the threshold."""
+
+    def __init__(self, width: int, threshold: float):
+        self._width, self._threshold = width, threshold
+        self._dropped = Metrics.counter(NAMESPACE, "dedup.verification_dropped_edges")
+
+    def process(self, element):
+        groups = element[1]
+        keys, signatures = _signature_lookup(groups[SIGNATURES], self._width)
+        parts = list(groups["edges"])
+        if not parts:
+            return
+        a, b = np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+        first = np.concatenate([p[2] for p in parts])
+        keep = estimated_jaccard(first, _lookup(keys, signatures, b)) >= self._threshold
+        dropped = int((~keep).sum())
+        self._dropped.inc(dropped)
+        yield beam.pvalue.TaggedOutput(REPORTS, dedup_report("verify", dropped_edges=dropped))
+        if keep.any():
+            yield a[keep], b[keep]
+
+
+class VerifyEdges(beam.PTransform):
+    """(edges, signatures) -> the edges whose ends' signatures agree enough; reports."""
+
+    def __init__(self, config: DedupConfig):
+        super().__init__()
+        self._config = config
+
+    def expand(self, inputs):
+        edges, signatures = inputs
+        parts, width = self._config.partitions, self._config.minhash.num_perm
+        first = ({"edges": edges | "ByFirstEnd" >> beam.FlatMap(lambda e: graph.split_by_partition(e[0], e, parts)),
+                  SIGNATURES: signatures}
+                 | "JoinFirstEnd" >> beam.CoGroupByKey()
+                 | "AttachFirst" >> beam.ParDo(AttachSignatureFn(width)))
+        return ({"edges": first | "BySecondEnd" >> beam.FlatMap(lambda e: graph.split_by_partition(e[1], e, parts)),
+                 SIGNATURES: signatures}
+                | "JoinSecondEnd" >> beam.CoGroupByKey()
+                | "Verify" >> beam.ParDo(VerifyEdgesFn(width, self._config.verify_threshold))
+                .with_outputs(REPORTS, main="edges"))
+
+
+def _both_directions(edges: tuple[np.ndarray, np.ndarray], parts: int):
+    a, b = edges
+    nodes, others = np.concatenate([a, b]), np.concatenate([b, a])
+    return graph.split_by_partition(nodes, (nodes, others), parts)
+
+
+def _at_larger_end(edges: tuple[np.ndarray, np.ndarray], parts: int):
+    a, b = edges
+    larger, smaller = np.maximum(a, b), np.minimum(a, b)
+    return graph.split_by_partition(larger, (larger, smaller), parts)
+
+
+class LargeStarFn(beam.DoFn):
+    def __init__(self, round_number: int):
+        self._round = round_number
+        self._unsettled = Metrics.counter(NAMESPACE, f"dedup.cc_round_{round_number}_unsettled_nodes")
+
+    def process(self, element):
+        (a, b), unsettled = graph.large_star(*graph.concat(element[1], 2))
+        self._unsettled.inc(unsettled)
+        yield beam.pvalue.TaggedOutput(REPORTS, dedup_report(f"cc_round_{self._round}", unsettled_nodes=unsettled))
+        if len(a):
+            yield a, b
+
+
+def _small_star(element):
+    a, b = graph.small_star(*graph.concat(element[1], 2))
+    if len(a):
+        yield a, b
+
+
+class SettleFn(beam.DoFn):
+    def process(self, element):
+        (nodes, labels), (a, b) = graph.settle(*graph.concat(element[1], 2))
+        if len(a):
+            yield beam.pvalue.TaggedOutput(UNSETTLED, (a, b))
+        if len(nodes):
+            yield nodes, labels
+
+
+def finish_on_one_worker(parts: list[tuple[np.ndarray, np.ndarray]], rounds: int) -> dict[int, int]:
+    """Union-find over the edges that the distributed rounds left unsettled (normally none)."""
+    a, b = graph.concat(parts, 2)
+    if len(a):
+        Metrics.counter(NAMESPACE, "dedup.cc_finished_on_one_worker_edges").inc(len(a))
+        _log.warning(
+            "connected components did not converge in %d rounds: %d edges were finished on one worker. "
+            "The clusters are correct; raise --cc-rounds to keep this work distributed.", rounds, len(a))
+    return graph.union_find_labels(a, b)
+
+
+def _apply_finish(labels: tuple[np.ndarray, np.ndarray], finished: dict[int, int]):
+    nodes, current = labels
+    if finished:
+        current = np.array([finished.get(x, x) for x in current.tolist()], dtype=np.uint64)
+    return nodes, current
+
+
+class ConnectedComponents(beam.PTransform):
+    """edges -> (nodes, labels) arrays, label = smallest node of the component; reports.
+
+    `rounds` unrolled large-star/small-star rounds (Beam has no loops), then a settle pass.
+    Whatever is still not a star then (a counter and a warning say so) is finished by
+    union-find on one worker, so the clusters are right even when the rounds were too few.
+    """
+
+    def __init__(self, rounds: int, partitions: int):
+        super().__init__()
+        self._rounds, self._partitions = rounds, partitions
+
+    def expand(self, edges):
+        parts = self._partitions
+        reports = []
+        for r in range(self._rounds):
+            large = (edges
+                     | f"LargeStarSpread{r}" >> beam.FlatMap(_both_directions, parts)
+                     | f"LargeStarGroup{r}" >> beam.GroupByKey()
+                     | f"LargeStar{r}" >> beam.ParDo(LargeStarFn(r)).with_outputs(REPORTS, main="edges"))
+            reports.append(large[REPORTS])
+            edges = (large.edges
+                     | f"SmallStarSpread{r}" >> beam.FlatMap(_at_larger_end, parts)
+                     | f"SmallStarGroup{r}" >> beam.GroupByKey()
+                     | f"SmallStar{r}" >> beam.FlatMap(_small_star))
+        settled = (edges
+                   | "SettleSpread" >> beam.FlatMap(_both_directions, parts)
+                   | "SettleGroup" >> beam.GroupByKey()
+                   | "Settle" >> beam.ParDo(SettleFn()).with_outputs(UNSETTLED, main="labels"))
+        rounds = self._rounds
+        finished = (settled[UNSETTLED]
+                    | "CollectUnsettled" >> beam.combiners.ToList()
+                    | "FinishOnOneWorker" >> beam.Map(finish_on_one_worker, rounds))
+        reports.append(finished | "FinishReport" >> beam.Map(
+            lambda f: dedup_report("cc_finish", rounds=rounds, finished_on_one_worker_nodes=len(f))))
+        labels = settled.labels | "ApplyFinish" >> beam.Map(_apply_finish, beam.pvalue.AsSingleton(finished))
+        return labels, reports
