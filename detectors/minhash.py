@@ -57,6 +57,11 @@ def normalize_for_shingling(text: str, fold_digits: bool = False) -> str:
     if text.isascii():  # same result as below, three times faster: bytes.translate is one C pass
         table = _ASCII_FOLD_DIGITS if fold_digits else _ASCII_FOLD
         return " ".join(text.encode("ascii").translate(table).decode("ascii").split())
+    return normalize_unicode(text, fold_digits)
+
+
+def normalize_unicode(text: str, fold_digits: bool = False) -> str:
+    """The general path of normalize_for_shingling, for any text."""
     folded = _NON_WORD.sub(" ", unicodedata.normalize("NFKC", text).lower()).strip()
     return _DIGIT.sub("0", folded) if fold_digits else folded
 
@@ -202,6 +207,31 @@ class MinHasher:
             for row in range(config.rows):
                 keys = mix64(keys ^ bands[:, :, row].astype(np.uint64))
         return keys
+
+
+def bottom_k_sets(hashes: np.ndarray, owner: np.ndarray, count: int, k: int) -> list[np.ndarray]:
+    """Per text, its k smallest distinct shingle hashes, sorted: the whole hashed shingle set
+    for texts with fewer than k distinct shingles, a bottom-k sketch of it otherwise."""
+    if len(hashes) == 0:
+        return [hashes[:0] for _ in range(count)]
+    order = np.lexsort((hashes, owner))
+    hashes, owner = hashes[order], owner[order]
+    distinct = np.r_[True, (hashes[1:] != hashes[:-1]) | (owner[1:] != owner[:-1])]
+    hashes, owner = hashes[distinct], owner[distinct]
+    bounds = np.searchsorted(owner, np.arange(count + 1))
+    return [hashes[lo:min(hi, lo + k)] for lo, hi in zip(bounds[:-1], bounds[1:])]
+
+
+def set_similarity(a: np.ndarray, b: np.ndarray, k: int) -> float:
+    """Jaccard similarity of two `bottom_k_sets` entries: exact when both are whole sets
+    (fewer than k hashes), else the bottom-k estimate over the k smallest of their union."""
+    if len(a) == 0 or len(b) == 0:
+        return 0.0
+    union = np.union1d(a, b)
+    if len(a) >= k or len(b) >= k:
+        union = union[:k]
+    both = np.isin(union, a, assume_unique=True) & np.isin(union, b, assume_unique=True)
+    return float(np.count_nonzero(both)) / len(union)
 
 
 def has_shingles(signatures: np.ndarray) -> np.ndarray:

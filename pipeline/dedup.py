@@ -4,7 +4,8 @@
 2. Band keys per document (LSH bands of its MinHash signature; a text-hash key for texts
    too short to shingle, or for every text when near dedup is off) are grouped in
    batched partitions; each bucket links its members to its smallest one (star edges).
-3. Optional verification drops candidate edges whose signatures disagree too much.
+3. Verification (on by default) drops candidate edges whose two documents' shingle sets
+   (or, optionally, signatures) are less similar than the threshold.
 4. Connected components label every linked document with its component's smallest key.
 5. Each component picks its kept copy: earliest known date, then lowest synthetic
    probability (when known), then smallest id. The others are duplicates of it: exact
@@ -22,7 +23,7 @@ from apache_beam.metrics import Metrics
 
 from pipeline import graph
 from pipeline.batching import PartitionRowsFn
-from pipeline.lsh import REPORTS, SIGNATURES, BandKeysFn, BucketEdgesFn, ConnectedComponents, DedupConfig, VerifyEdges
+from pipeline.lsh import REPORTS, SKETCHES, BandKeysFn, BucketEdgesFn, ConnectedComponents, DedupConfig, VerifyEdges
 from pipeline.read import NAMESPACE
 from schemas import REASON_EXACT_DUPLICATE, REASON_NEAR_DUPLICATE
 
@@ -154,14 +155,14 @@ class Duplicates(beam.PTransform):
                  | "KeyById" >> beam.Map(key_row)
                  | "GroupById" >> beam.GroupByKey()
                  | "ResolveIds" >> beam.FlatMapTuple(resolve_ids))
-        bands = documents | "BandKeys" >> beam.ParDo(BandKeysFn(config)).with_outputs(SIGNATURES, main="bands")
+        bands = documents | "BandKeys" >> beam.ParDo(BandKeysFn(config)).with_outputs(SKETCHES, main="bands")
         buckets = (bands.bands
                    | "GroupBuckets" >> beam.GroupByKey()
                    | "BucketEdges" >> beam.ParDo(BucketEdgesFn()).with_outputs(REPORTS, main="edges"))
         reports = [buckets[REPORTS]]
         edges = buckets.edges
-        if config.near and config.verify_threshold is not None:
-            verified = (edges, bands[SIGNATURES]) | "Verify" >> VerifyEdges(config)
+        if config.near and config.verify is not None:
+            verified = (edges, bands[SKETCHES]) | "Verify" >> VerifyEdges(config)
             edges = verified.edges
             reports.append(verified[REPORTS])
         labels, cc_reports = edges | "Components" >> ConnectedComponents(config.cc_rounds if config.near else 0, parts)

@@ -14,14 +14,19 @@ import apache_beam as beam
 import numpy as np
 from apache_beam.metrics import Metrics
 
-from detectors.minhash import MinHashConfig, MinHasher, mix64, estimated_jaccard, has_shingles
+from detectors.minhash import (
+    MinHashConfig, MinHasher, bottom_k_sets, has_shingles, mix64, set_similarity, shingle_hashes,
+)
 from pipeline import graph
 from pipeline.batching import BufferedFn
 from pipeline.read import NAMESPACE
 
-SIGNATURES = "signatures"
+SKETCHES = "sketches"
+VERIFY_SHINGLES, VERIFY_SIGNATURE = "shingles", "signature"
+VERIFY_CHOICES = (VERIFY_SHINGLES, VERIFY_SIGNATURE)
 REPORTS = "reports"
 UNSETTLED = "unsettled"
+SET_LIMIT = 1024  # shingle hashes per document for set verification: exact below, bottom-k above
 _log = logging.getLogger("firsthand.dedup")
 _TEXT_BAND_SALT = np.uint64(0xD6E8FEB86659FD93)
 
@@ -31,7 +36,8 @@ class DedupConfig:
     """What the dedup stage does; the defaults are the measured defaults (see README)."""
     near: bool = True                     # False: exact duplicates only (identical normalised text)
     minhash: MinHashConfig = field(default_factory=MinHashConfig)
-    verify_threshold: float | None = None  # drop candidate pairs whose estimated Jaccard is below
+    verify: str | None = VERIFY_SHINGLES   # how candidate pairs are checked before clustering; None: not
+    threshold: float = 0.8                 # Jaccard similarity a verified pair must reach
     cc_rounds: int = 8                     # large-star/small-star rounds before the one-worker finish
     partitions: int = 8                    # batched-shuffle partitions; results do not depend on it
 
@@ -49,7 +55,7 @@ def text_band_keys(text_hashes: list[str]) -> np.ndarray:
 
 class BandKeysFn(BufferedFn):
     """Documents -> (partition, (band keys, record keys)); with verification also
-    (partition, (record keys, signatures)) on the `signatures` output.
+    (partition, (record keys, [sketch per document])) on the `sketches` output.
 
     A document with shingles gets one key per LSH band; one too short to shingle gets a
     single key from its text hash, so its exact copies still meet. Exact copies of a
@@ -67,26 +73,35 @@ class BandKeysFn(BufferedFn):
         self._hasher = MinHasher(self._config.minhash)
 
     def flush(self, batch: list[dict[str, Any]]) -> Iterator[Any]:
+        config = self._config
         keys = np.array([d["key"] for d in batch], dtype=np.uint64)
-        parts = self._config.partitions
         signed = np.zeros(len(batch), dtype=bool)
         band_keys, members = [], []
-        if self._config.near:
-            signatures = self._hasher.signatures([d["text"] for d in batch])
+        if config.near:
+            hashes, owner = shingle_hashes([d["text"] for d in batch], config.minhash)
+            signatures = self._hasher.signatures_from_hashes(hashes, owner, len(batch))
             signed = has_shingles(signatures)
             bands = self._hasher.band_keys(signatures[signed])
             band_keys.append(bands.ravel())
             members.append(np.repeat(keys[signed], bands.shape[1]))
             self._signed.inc(int(signed.sum()))
             self._too_short.inc(int((~signed).sum()))
-            if self._config.verify_threshold is not None:
-                for p, arrays in graph.split_by_partition(keys[signed], (keys[signed], signatures[signed]), parts):
-                    yield beam.pvalue.TaggedOutput(SIGNATURES, (p, arrays))
+            if config.verify == VERIFY_SIGNATURE:
+                sketches = list(signatures)
+            elif config.verify == VERIFY_SHINGLES:
+                sketches = bottom_k_sets(hashes, owner, len(batch), SET_LIMIT)
         unsigned = np.flatnonzero(~signed)
-        band_keys.append(text_band_keys([batch[i]["text_hash"] for i in unsigned]))
+        text_keys = text_band_keys([batch[i]["text_hash"] for i in unsigned])
+        band_keys.append(text_keys)
         members.append(keys[unsigned])
+        if config.near and config.verify is not None:
+            for row, key in zip(unsigned.tolist(), text_keys):
+                sketches[row] = np.array([key])  # equal only for equal texts, as the text key is
+            for p, (part_keys, part_rows) in graph.split_by_partition(keys, (keys, np.arange(len(keys))),
+                                                                      config.partitions):
+                yield beam.pvalue.TaggedOutput(SKETCHES, (p, (part_keys, [sketches[r] for r in part_rows])))
         all_keys, all_members = np.concatenate(band_keys), np.concatenate(members)
-        yield from graph.split_by_partition(all_keys, (all_keys, all_members), parts)
+        yield from graph.split_by_partition(all_keys, (all_keys, all_members), config.partitions)
 
 
 class BucketEdgesFn(beam.DoFn):
@@ -104,77 +119,80 @@ class BucketEdgesFn(beam.DoFn):
             yield a, b
 
 
-def _signature_lookup(parts: Iterable[tuple[np.ndarray, np.ndarray]], width: int):
-    keys, signatures = graph.concat(parts, 2)
-    if len(keys) == 0:
-        signatures = np.zeros((0, width), dtype=np.uint32)
-    order = np.argsort(keys)
-    return keys[order], signatures[order]
+def _sketch_lookup(parts: Iterable[tuple[np.ndarray, list[np.ndarray]]]) -> dict[int, np.ndarray]:
+    lookup: dict[int, np.ndarray] = {}
+    for keys, sketches in parts:
+        lookup.update(zip(keys.tolist(), sketches))
+    return lookup
 
 
-def _lookup(sorted_keys: np.ndarray, sorted_values: np.ndarray, wanted: np.ndarray) -> np.ndarray:
-    index = np.searchsorted(sorted_keys, wanted)
-    if len(wanted) and (index.max() >= len(sorted_keys) or not np.array_equal(sorted_keys[index], wanted)):
-        raise RuntimeError("internal error: an edge names a document without a signature; please report this")
-    return sorted_values[index]
+def _sketches_of(lookup: dict[int, np.ndarray], nodes: np.ndarray) -> list[np.ndarray]:
+    try:
+        return [lookup[n] for n in nodes.tolist()]
+    except KeyError as e:
+        raise RuntimeError(f"internal error: an edge names document key {e} without a sketch; please report this") from None
 
 
-class AttachSignatureFn(beam.DoFn):
-    """First half of verification: each edge picks up its first end's signature."""
-
-    def __init__(self, width: int):
-        self._width = width
-
-    def process(self, element):
-        groups = element[1]
-        keys, signatures = _signature_lookup(groups[SIGNATURES], self._width)
-        a, b = graph.concat(groups["edges"], 2)
-        if len(a):
-            yield a, b, _lookup(keys, signatures, a)
+def attach_first_sketch(element):
+    """First half of verification: each edge picks up its first end's sketch."""
+    groups = element[1]
+    lookup = _sketch_lookup(groups[SKETCHES])
+    for a, b in groups["edges"]:
+        yield a, b, _sketches_of(lookup, a)
 
 
 class VerifyEdgesFn(beam.DoFn):
-    """Second half: compare with the other end's signature; keep edges at or above the threshold."""
+    """Second half: compare with the other end's sketch; keep edges at or above the threshold."""
 
-    def __init__(self, width: int, threshold: float):
-        self._width, self._threshold = width, threshold
+    def __init__(self, config: DedupConfig):
+        self._kind, self._threshold = config.verify, config.threshold
         self._dropped = Metrics.counter(NAMESPACE, "dedup.verification_dropped_edges")
+
+    def _similarity(self, x: np.ndarray, y: np.ndarray) -> float:
+        if self._kind == VERIFY_SIGNATURE:
+            return float(np.count_nonzero(x == y)) / len(x)
+        return set_similarity(x, y, SET_LIMIT)
 
     def process(self, element):
         groups = element[1]
-        keys, signatures = _signature_lookup(groups[SIGNATURES], self._width)
-        parts = list(groups["edges"])
-        if not parts:
-            return
-        a, b = np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
-        first = np.concatenate([p[2] for p in parts])
-        keep = estimated_jaccard(first, _lookup(keys, signatures, b)) >= self._threshold
-        dropped = int((~keep).sum())
+        lookup = _sketch_lookup(groups[SKETCHES])
+        kept, dropped = [], 0
+        for a, b, first in groups["edges"]:
+            second = _sketches_of(lookup, b)
+            keep = np.array([self._similarity(x, y) >= self._threshold for x, y in zip(first, second)], dtype=bool)
+            dropped += int((~keep).sum())
+            kept.append((a[keep], b[keep]))
         self._dropped.inc(dropped)
         yield beam.pvalue.TaggedOutput(REPORTS, dedup_report("verify", dropped_edges=dropped))
-        if keep.any():
-            yield a[keep], b[keep]
+        a, b = graph.concat(kept, 2)
+        if len(a):
+            yield a, b
 
 
 class VerifyEdges(beam.PTransform):
-    """(edges, signatures) -> the edges whose ends' signatures agree enough; reports."""
+    """(edges, sketches) -> the edges whose ends are similar enough; reports. Each edge
+    meets its two ends' sketches in two partition joins, so no worker holds them all."""
 
     def __init__(self, config: DedupConfig):
         super().__init__()
         self._config = config
 
     def expand(self, inputs):
-        edges, signatures = inputs
-        parts, width = self._config.partitions, self._config.minhash.num_perm
+        edges, sketches = inputs
+        parts = self._config.partitions
         first = ({"edges": edges | "ByFirstEnd" >> beam.FlatMap(lambda e: graph.split_by_partition(e[0], e, parts)),
-                  SIGNATURES: signatures}
+                  SKETCHES: sketches}
                  | "JoinFirstEnd" >> beam.CoGroupByKey()
-                 | "AttachFirst" >> beam.ParDo(AttachSignatureFn(width)))
-        return ({"edges": first | "BySecondEnd" >> beam.FlatMap(lambda e: graph.split_by_partition(e[1], e, parts)),
-                 SIGNATURES: signatures}
+                 | "AttachFirst" >> beam.FlatMap(attach_first_sketch))
+        return ({"edges": first | "BySecondEnd" >> beam.FlatMap(_by_second_end, parts), SKETCHES: sketches}
                 | "JoinSecondEnd" >> beam.CoGroupByKey()
-                | "Verify" >> beam.ParDo(VerifyEdgesFn(width, self._config.verify_threshold))
-                .with_outputs(REPORTS, main="edges"))
+                | "Verify" >> beam.ParDo(VerifyEdgesFn(self._config)).with_outputs(REPORTS, main="edges"))
+
+
+def _by_second_end(edge, parts: int):
+    a, b, first = edge
+    for p, (pa, pb, rows) in graph.split_by_partition(b, (a, b, np.arange(len(b))), parts):
+        yield p, (pa, pb, [first[r] for r in rows])
 
 
 def _both_directions(edges: tuple[np.ndarray, np.ndarray], parts: int):

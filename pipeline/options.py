@@ -13,7 +13,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from detectors.minhash import CHAR, WORD, MinHashConfig, bands_rows_for_threshold
 from pipeline.fields import PRESETS, FieldMapping, mapping_from
 from pipeline.formats import FORMATS
-from pipeline.lsh import DedupConfig
+from pipeline.lsh import VERIFY_CHOICES, VERIFY_SHINGLES, DedupConfig
 
 MODES = ("filter", "tag")
 DEFAULT_SHARD_INPUT_MB = 64
@@ -71,9 +71,9 @@ def _add_dedup_args(add) -> None:
     add(*_both("dedup"), dest="dedup", default="near", choices=("near", "exact"),
         help="near: exact and near duplicates (MinHash LSH); exact: identical normalised text only. (default: near)")
     add(*_both("dedup_threshold"), dest="dedup_threshold", type=float, default=None,
-        help="Jaccard similarity of shingle sets to treat as a near duplicate. Given alone, it derives "
-             "--lsh-bands x --lsh-rows for --minhash-perms; with --dedup-verify it is the verification bar. "
-             "(default: the measured defaults, tuned for 0.8)")
+        help="Jaccard similarity of shingle sets that makes a near duplicate: the verification bar, and, "
+             "unless --lsh-bands/--lsh-rows are given, what bands x rows are derived from. "
+             "(default: 0.8, with the measured 14 x 8 bands)")
     add(*_both("shingle_size"), dest="shingle_size", type=int, default=_DEFAULT_MINHASH.ngram,
         help=f"Words (or characters) per shingle. (default: {_DEFAULT_MINHASH.ngram})")
     add(*_both("shingle_unit"), dest="shingle_unit", default=WORD, choices=(WORD, CHAR),
@@ -86,9 +86,11 @@ def _add_dedup_args(add) -> None:
         help=f"LSH bands. (default: {_DEFAULT_MINHASH.bands}, or derived from --dedup-threshold)")
     add(*_both("lsh_rows"), dest="lsh_rows", type=int, default=None,
         help=f"Signature rows per band. (default: {_DEFAULT_MINHASH.rows}, or derived from --dedup-threshold)")
-    add(*_both("dedup_verify"), dest="dedup_verify", action="store_true",
-        help="Drop LSH candidate pairs whose full signatures estimate a Jaccard below the threshold "
-             "(--dedup-threshold, default 0.8) before clustering. Costs two more shuffles of the signatures.")
+    add(*_both("dedup_verify"), dest="dedup_verify", default=VERIFY_SHINGLES, choices=VERIFY_CHOICES + ("off",),
+        help="Check each LSH candidate pair before clustering and drop it below --dedup-threshold: "
+             "shingles compares the hashed shingle sets (exact up to 1,024 distinct shingles, a bottom-k "
+             "estimate beyond); signature compares the MinHash signatures (cheaper, noisier); off keeps every "
+             "candidate. (default: shingles)")
     add(*_both("cc_rounds"), dest="cc_rounds", type=int, default=_DEFAULT_DEDUP.cc_rounds,
         help="Distributed connected-components rounds; what is unfinished after them is finished on one "
              f"worker, with a warning. (default: {_DEFAULT_DEDUP.cc_rounds})")
@@ -119,8 +121,9 @@ def dedup_config_from(o: "FirsthandOptions") -> DedupConfig:
                                 num_perm=o.minhash_perms, bands=bands, rows=rows)
     except ValueError as e:
         raise ConfigError(str(e)) from None
-    verify = (threshold if threshold is not None else 0.8) if o.dedup_verify else None
-    return DedupConfig(near=o.dedup == "near", minhash=minhash, verify_threshold=verify,
+    return DedupConfig(near=o.dedup == "near", minhash=minhash,
+                       verify=None if o.dedup_verify == "off" else o.dedup_verify,
+                       threshold=threshold if threshold is not None else _DEFAULT_DEDUP.threshold,
                        cc_rounds=o.cc_rounds, partitions=o.dedup_partitions)
 
 

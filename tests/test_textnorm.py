@@ -1,3 +1,6 @@
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from detectors import normalize_for_scoring, text_hash
 
 
@@ -23,3 +26,13 @@ def test_case_is_kept_so_exact_duplicates_stay_exact():
 def test_normalisation_leaves_non_latin_scripts_intact():
     assert normalize_for_scoring("Встреча  жильцов") == "Встреча жильцов"
     assert normalize_for_scoring("数据 来源") == "数据 来源"
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=120))
+def test_whitespace_folding_matches_the_regex_definition(text):
+    import re
+    import unicodedata
+    from detectors.textnorm import _INVISIBLE
+    expected = re.sub(r"\s+", " ", _INVISIBLE.sub("", unicodedata.normalize("NFKC", text))).strip()
+    assert normalize_for_scoring(text) == expected

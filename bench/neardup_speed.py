@@ -1,0 +1,121 @@
+"""Speed of the Beam dedup stage (exact + near duplicates), side by side with reading alone.
+
+    .venv/bin/python bench/neardup_speed.py --corpus /tmp/nd20k/corpus.jsonl --workers 2 --repeats 3
+
+Each repeat runs two pipelines on the same corpus and runner settings:
+  read:        corpus lines -> document dicts -> count
+  read+dedup:  the same, then pipeline.dedup.Duplicates -> count of outcomes
+The dedup stage's throughput is documents / (median read+dedup time - median read time); the
+end-to-end figure is documents / median read+dedup time. Memory: peak RSS of this process and of
+its children (worker processes), from getrusage. The corpus is JSON Lines of {"id", "text", "date"?}
+(bench/neardup_corpus.py builds one). --limit N takes the first N lines, --scale K repeats the
+corpus K times with fresh ids (for the 1M-document scaling point).
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import resource
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Iterator
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import apache_beam as beam  # noqa: E402
+from apache_beam.options.pipeline_options import PipelineOptions  # noqa: E402
+
+from detectors.textnorm import text_hash  # noqa: E402
+from pipeline.dedup import Duplicates  # noqa: E402
+from pipeline.documents import record_key  # noqa: E402
+from pipeline.fields import parse_date  # noqa: E402
+from pipeline.lsh import DedupConfig  # noqa: E402
+
+CHUNK = 2000
+
+
+def load_lines(path: str, limit: int | None) -> list[str]:
+    with open(path, encoding="utf-8") as f:
+        lines = [line for line in f if line.strip()]
+    return lines[:limit] if limit else lines
+
+
+class ChunkToDocs(beam.DoFn):
+    """(chunk index) -> the documents of that chunk, built like the reader builds them."""
+
+    def __init__(self, path: str, limit: int | None, scale: int):
+        self._path, self._limit, self._scale = path, limit, scale
+        self._lines: list[str] = []
+
+    def setup(self) -> None:
+        self._lines = load_lines(self._path, self._limit)
+
+    def process(self, chunk: int) -> Iterator[dict]:
+        n = len(self._lines)
+        for position in range(chunk * CHUNK, min((chunk + 1) * CHUNK, n * self._scale)):
+            record = json.loads(self._lines[position % n])
+            copy = position // n
+            yield {"key": record_key("corpus", position), "id": f"{record['id']}~{copy}" if copy else record["id"],
+                   "text": record["text"], "source_file": "corpus", "source_position": position,
+                   "date": parse_date(record.get("date")) if record.get("date") else None,
+                   "text_hash": text_hash(record["text"])}
+
+
+def run_once(args: argparse.Namespace, total: int, with_dedup: bool) -> float:
+    options = PipelineOptions(direct_num_workers=args.workers,
+                              direct_running_mode="multi_processing" if args.workers > 1 else "in_memory")
+    config = DedupConfig(verify=None if args.verify == "off" else args.verify, partitions=args.partitions,
+                         cc_rounds=args.cc_rounds)
+    started = time.perf_counter()
+    with beam.Pipeline(runner="FnApiRunner", options=options) as p:
+        docs = (p | beam.Create(range((total + CHUNK - 1) // CHUNK)) | beam.Reshuffle()
+                | beam.ParDo(ChunkToDocs(args.corpus, args.limit, args.scale)))
+        if with_dedup:
+            docs, _ = docs | Duplicates(config)
+        _ = docs | beam.combiners.Count.Globally() | beam.Map(lambda n, want=total: _check(n, want))
+    return time.perf_counter() - started
+
+
+def _check(n: int, want: int) -> None:
+    if n != want:
+        raise SystemExit(f"expected {want} outcomes, got {n}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--corpus", required=True)
+    parser.add_argument("--limit", type=int, default=None)
+    parser.add_argument("--scale", type=int, default=1)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--partitions", type=int, default=8)
+    parser.add_argument("--cc-rounds", type=int, default=DedupConfig().cc_rounds)
+    parser.add_argument("--verify", default=DedupConfig().verify, choices=("shingles", "signature", "off"))
+    parser.add_argument("--out", default=None, help="write the figures as JSON here")
+    args = parser.parse_args()
+    total = len(load_lines(args.corpus, args.limit)) * args.scale
+    times: dict[str, list[float]] = {"read": [], "read+dedup": []}
+    for _ in range(args.repeats):  # interleaved, so drift on a shared machine hits both alike
+        times["read"].append(run_once(args, total, with_dedup=False))
+        times["read+dedup"].append(run_once(args, total, with_dedup=True))
+    read, both = statistics.median(times["read"]), statistics.median(times["read+dedup"])
+    peak_mb = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+                  resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) / 1024
+    result = {
+        "corpus": args.corpus, "documents": total, "workers": args.workers, "partitions": args.partitions,
+        "verify": args.verify, "seconds": times,
+        "median_read_s": round(read, 2), "median_read_dedup_s": round(both, 2),
+        "dedup_stage_docs_per_s": round(total / max(both - read, 1e-9)),
+        "read_plus_dedup_docs_per_s": round(total / both),
+        "peak_rss_mb": round(peak_mb), "measured_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+    }
+    print(json.dumps(result, indent=1))
+    if args.out:
+        Path(args.out).write_text(json.dumps(result, indent=1))
+
+
+if __name__ == "__main__":
+    main()
