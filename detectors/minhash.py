@@ -209,17 +209,23 @@ class MinHasher:
         return keys
 
 
-def bottom_k_sets(hashes: np.ndarray, owner: np.ndarray, count: int, k: int) -> list[np.ndarray]:
+def bottom_k_sets(hashes: np.ndarray, owner: np.ndarray, count: int, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Per text, its k smallest distinct shingle hashes, sorted: the whole hashed shingle set
-    for texts with fewer than k distinct shingles, a bottom-k sketch of it otherwise."""
-    if len(hashes) == 0:
-        return [hashes[:0] for _ in range(count)]
-    order = np.lexsort((hashes, owner))
-    hashes, owner = hashes[order], owner[order]
-    distinct = np.r_[True, (hashes[1:] != hashes[:-1]) | (owner[1:] != owner[:-1])]
-    hashes, owner = hashes[distinct], owner[distinct]
-    bounds = np.searchsorted(owner, np.arange(count + 1))
-    return [hashes[lo:min(hi, lo + k)] for lo, hi in zip(bounds[:-1], bounds[1:])]
+    for texts with fewer than k distinct shingles, a bottom-k sketch of it otherwise.
+
+    Returned packed, as (values, offsets): text i's set is values[offsets[i]:offsets[i + 1]].
+    """
+    combined = np.sort((owner.astype(np.uint64) << np.uint64(32)) | hashes.astype(np.uint64))
+    combined = combined[np.r_[True, combined[1:] != combined[:-1]]] if len(combined) else combined
+    owners = (combined >> np.uint64(32)).astype(np.int64)
+    values = (combined & np.uint64(0xFFFFFFFF)).astype(np.uint32)
+    bounds = np.searchsorted(owners, np.arange(count + 1))
+    rank = np.arange(len(values)) - np.repeat(bounds[:-1], np.diff(bounds))
+    keep = rank < k
+    sizes = np.minimum(np.diff(bounds), k)
+    offsets = np.zeros(count + 1, dtype=np.int64)
+    np.cumsum(sizes, out=offsets[1:])
+    return values[keep], offsets
 
 
 def set_similarity(a: np.ndarray, b: np.ndarray, k: int) -> float:
@@ -227,11 +233,14 @@ def set_similarity(a: np.ndarray, b: np.ndarray, k: int) -> float:
     (fewer than k hashes), else the bottom-k estimate over the k smallest of their union."""
     if len(a) == 0 or len(b) == 0:
         return 0.0
-    union = np.union1d(a, b)
-    if len(a) >= k or len(b) >= k:
-        union = union[:k]
-    both = np.isin(union, a, assume_unique=True) & np.isin(union, b, assume_unique=True)
-    return float(np.count_nonzero(both)) / len(union)
+    if len(a) >= k or len(b) >= k:  # only the union's k smallest are known to be complete
+        cut = np.union1d(a, b)[:k][-1]
+        a, b = a[a <= cut], b[b <= cut]
+        if len(a) == 0 or len(b) == 0:
+            return 0.0
+    index = np.searchsorted(b, a)
+    shared = int(np.count_nonzero(b[np.minimum(index, len(b) - 1)] == a))
+    return shared / (len(a) + len(b) - shared)
 
 
 def has_shingles(signatures: np.ndarray) -> np.ndarray:

@@ -49,7 +49,7 @@ class BufferedFn(beam.DoFn):
 
 
 class PartitionRowsFn(BufferedFn):
-    """(rows with an int `key` attribute) -> (partition, [rows]) elements."""
+    """(tuples whose first field is an int key) -> (partition, [tuples]) elements."""
 
     def __init__(self, num_partitions: int, max_items: int = DEFAULT_BUFFER):
         super().__init__(max_items)
@@ -58,5 +58,5 @@ class PartitionRowsFn(BufferedFn):
     def flush(self, batch: list[Any]) -> Iterator[tuple[int, list[Any]]]:
         parts: dict[int, list[Any]] = {}
         for row in batch:
-            parts.setdefault(row.key % self._num_partitions, []).append(row)
+            parts.setdefault(row[0] % self._num_partitions, []).append(row)
         yield from parts.items()

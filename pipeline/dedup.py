@@ -11,7 +11,9 @@
    probability (when known), then smallest id. The others are duplicates of it: exact
    when their normalised text equals the kept copy's, near otherwise.
 
-Output: one (key, DupInfo) per document; the texts are joined back once, in the writer.
+Output: one (key, DupInfo as a plain tuple) per document; the texts are joined back once,
+in the writer. Rows cross shuffles as plain tuples: Beam encodes those natively but
+pickles NamedTuples one by one.
 """
 from __future__ import annotations
 
@@ -69,19 +71,19 @@ def _date_us(date: dt.datetime | None) -> int:
     return _NO_DATE if date is None else (date - _EPOCH) // dt.timedelta(microseconds=1)
 
 
-def key_row(doc: dict[str, Any]) -> tuple[str, KeyRow]:
-    return doc["id"], KeyRow(doc["key"], doc["source_file"], doc["source_position"],
-                             _date_us(doc["date"]), doc["text_hash"], doc.get("synthetic_probability"))
+def key_row(doc: dict[str, Any]) -> tuple[str, tuple]:
+    return doc["id"], (doc["key"], doc["source_file"], doc["source_position"],
+                       _date_us(doc["date"]), doc["text_hash"], doc.get("synthetic_probability"))
 
 
-def resolve_ids(doc_id: str, rows: Iterable[KeyRow]) -> Iterator[NodeRow]:
+def resolve_ids(doc_id: str, rows: Iterable[tuple]) -> Iterator[tuple]:
     """The first record by (source_file, source_position) keeps the id; every other one
     gets `<id>#<its record key, 16 hex digits>`, unique per input record (a plain `#n`
     could meet an input id that already reads `<id>#1`)."""
-    ordered = sorted(rows, key=lambda r: (r.source_file, r.source_position))
+    ordered = sorted((KeyRow(*r) for r in rows), key=lambda r: (r.source_file, r.source_position))
     for n, row in enumerate(ordered):
         final = doc_id if n == 0 else f"{doc_id}#{row.key:016x}"
-        yield NodeRow(row.key, final, n > 0, row.date_us, row.text_hash, row.synthetic_probability)
+        yield row.key, final, n > 0, row.date_us, row.text_hash, row.synthetic_probability
 
 
 def representative_order(row: NodeRow) -> tuple[int, float, str]:
@@ -101,15 +103,14 @@ class PickRepresentativeFn(beam.CombineFn):
     def create_accumulator(self) -> tuple[NodeRow | None, int]:
         return None, 0
 
-    def add_input(self, acc, row: NodeRow):
-        best, n = acc
-        return (row if best is None or representative_order(row) < representative_order(best) else best), n + 1
+    def add_input(self, acc, row: tuple):
+        return self.merge_accumulators([acc, (row, 1)])
 
     def merge_accumulators(self, accumulators):
         best, total = None, 0
         for row, n in accumulators:
             total += n
-            if row is not None and (best is None or representative_order(row) < representative_order(best)):
+            if row is not None and (best is None or representative_order(NodeRow(*row)) < representative_order(NodeRow(*best))):
                 best = row
         return best, total
 
@@ -120,11 +121,12 @@ class PickRepresentativeFn(beam.CombineFn):
 def outcomes_of_component(element: tuple[int, dict[str, Iterable[Any]]]) -> Iterator[tuple[int, DupInfo]]:
     _, groups = element
     (representative, size), = groups["representative"]
-    for row in groups["members"]:
+    representative = NodeRow(*representative)
+    for row in map(NodeRow._make, groups["members"]):
         is_rep = row.key == representative.key
         reason = None if is_rep else (
             REASON_EXACT_DUPLICATE if row.text_hash == representative.text_hash else REASON_NEAR_DUPLICATE)
-        yield row.key, DupInfo(row.id, row.id_collision, representative.id, size, is_rep, reason)
+        yield row.key, (row.id, row.id_collision, representative.id, size, is_rep, reason)
 
 
 def label_rows(element: tuple[int, dict[str, Iterable[Any]]]) -> Iterator[Any]:
@@ -135,9 +137,9 @@ def label_rows(element: tuple[int, dict[str, Iterable[Any]]]) -> Iterator[Any]:
     label_of = dict(zip(nodes.tolist(), labels.tolist()))
     for rows in groups["rows"]:
         for row in rows:
-            label = label_of.get(row.key)
+            label = label_of.get(row[0])
             if label is None:
-                yield beam.pvalue.TaggedOutput(SINGLETONS, (row.key, singleton(row)))
+                yield beam.pvalue.TaggedOutput(SINGLETONS, (row[0], tuple(singleton(NodeRow(*row)))))
             else:
                 yield label, row
 
@@ -188,8 +190,8 @@ class CountOutcomesFn(beam.DoFn):
         self._by_reason = {REASON_EXACT_DUPLICATE: Metrics.counter(NAMESPACE, "dedup.exact_duplicates"),
                            REASON_NEAR_DUPLICATE: Metrics.counter(NAMESPACE, "dedup.near_duplicates")}
 
-    def process(self, item: tuple[int, DupInfo]) -> Iterator[tuple[int, DupInfo]]:
-        info = item[1]
+    def process(self, item: tuple[int, tuple]) -> Iterator[tuple[int, tuple]]:
+        info = DupInfo(*item[1])
         if info.id_collision:
             self._collisions.inc()
         if info.reason is not None:

@@ -48,11 +48,44 @@ def split_by_partition(keys: np.ndarray, arrays: tuple[np.ndarray, ...], num_par
     return out
 
 
+def pack(arrays: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Variable-length arrays as one (values, offsets) pair: one element to shuffle, not many."""
+    offsets = np.zeros(len(arrays) + 1, dtype=np.int64)
+    np.cumsum([len(x) for x in arrays], out=offsets[1:])
+    values = np.concatenate(arrays) if arrays else np.zeros(0, np.uint32)
+    return values, offsets
+
+
+def unpack(values: np.ndarray, offsets: np.ndarray) -> list[np.ndarray]:
+    return [values[lo:hi] for lo, hi in zip(offsets[:-1].tolist(), offsets[1:].tolist())]
+
+
+def take_packed(values: np.ndarray, offsets: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The packed sub-list of the given rows, in that order."""
+    starts, sizes = offsets[rows], offsets[rows + 1] - offsets[rows]
+    new_offsets = np.zeros(len(rows) + 1, dtype=np.int64)
+    np.cumsum(sizes, out=new_offsets[1:])
+    index = np.repeat(starts - new_offsets[:-1], sizes) + np.arange(new_offsets[-1])
+    return values[index], new_offsets
+
+
+def replace_packed(values: np.ndarray, offsets: np.ndarray, rows: np.ndarray, singles: np.ndarray
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """The packed list with each given row's array replaced by one value."""
+    arrays = unpack(values, offsets)
+    for row, value in zip(rows.tolist(), singles):
+        arrays[row] = np.array([value], dtype=values.dtype)
+    return pack(arrays)
+
+
 def unique_edges(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Distinct (a, b) pairs, sorted, self-loops dropped."""
     keep = a != b
-    pairs = np.unique(np.stack([a[keep], b[keep]], axis=1), axis=0)
-    return pairs[:, 0].copy(), pairs[:, 1].copy()
+    a, b = a[keep], b[keep]
+    order = np.lexsort((b, a))
+    a, b = a[order], b[order]
+    first = np.r_[True, (a[1:] != a[:-1]) | (b[1:] != b[:-1])] if len(a) else np.zeros(0, bool)
+    return a[first], b[first]
 
 
 def _groups(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -87,19 +87,21 @@ class BandKeysFn(BufferedFn):
             self._signed.inc(int(signed.sum()))
             self._too_short.inc(int((~signed).sum()))
             if config.verify == VERIFY_SIGNATURE:
-                sketches = list(signatures)
+                width = signatures.shape[1]
+                values, offsets = signatures.ravel(), np.arange(len(batch) + 1, dtype=np.int64) * width
             elif config.verify == VERIFY_SHINGLES:
-                sketches = bottom_k_sets(hashes, owner, len(batch), SET_LIMIT)
+                values, offsets = bottom_k_sets(hashes, owner, len(batch), SET_LIMIT)
         unsigned = np.flatnonzero(~signed)
         text_keys = text_band_keys([batch[i]["text_hash"] for i in unsigned])
         band_keys.append(text_keys)
         members.append(keys[unsigned])
         if config.near and config.verify is not None:
-            for row, key in zip(unsigned.tolist(), text_keys):
-                sketches[row] = np.array([key])  # equal only for equal texts, as the text key is
-            for p, (part_keys, part_rows) in graph.split_by_partition(keys, (keys, np.arange(len(keys))),
-                                                                      config.partitions):
-                yield beam.pvalue.TaggedOutput(SKETCHES, (p, (part_keys, [sketches[r] for r in part_rows])))
+            if len(unsigned):  # one value from the text key: equal only for equal texts, as the key is
+                values, offsets = graph.replace_packed(values, offsets, unsigned,
+                                                       (text_keys >> np.uint64(32)).astype(values.dtype))
+            for p, (part_keys, rows) in graph.split_by_partition(keys, (keys, np.arange(len(keys))),
+                                                                 config.partitions):
+                yield beam.pvalue.TaggedOutput(SKETCHES, (p, (part_keys, *graph.take_packed(values, offsets, rows))))
         all_keys, all_members = np.concatenate(band_keys), np.concatenate(members)
         yield from graph.split_by_partition(all_keys, (all_keys, all_members), config.partitions)
 
@@ -119,26 +121,32 @@ class BucketEdgesFn(beam.DoFn):
             yield a, b
 
 
-def _sketch_lookup(parts: Iterable[tuple[np.ndarray, list[np.ndarray]]]) -> dict[int, np.ndarray]:
-    lookup: dict[int, np.ndarray] = {}
-    for keys, sketches in parts:
-        lookup.update(zip(keys.tolist(), sketches))
-    return lookup
+class PartitionSketches:
+    """One partition's document sketches, packed: values plus each document's span."""
 
+    def __init__(self, parts: Iterable[tuple[np.ndarray, np.ndarray, np.ndarray]]):
+        values, self._span, base = [], {}, 0
+        for keys, part_values, offsets in parts:
+            starts, ends = (offsets[:-1] + base).tolist(), (offsets[1:] + base).tolist()
+            self._span.update(zip(keys.tolist(), zip(starts, ends)))
+            values.append(part_values)
+            base += len(part_values)
+        self.values = np.concatenate(values) if values else np.zeros(0, np.uint32)
 
-def _sketches_of(lookup: dict[int, np.ndarray], nodes: np.ndarray) -> list[np.ndarray]:
-    try:
-        return [lookup[n] for n in nodes.tolist()]
-    except KeyError as e:
-        raise RuntimeError(f"internal error: an edge names document key {e} without a sketch; please report this") from None
+    def of(self, nodes: np.ndarray) -> list[np.ndarray]:
+        try:
+            return [self.values[lo:hi] for lo, hi in (self._span[n] for n in nodes.tolist())]
+        except KeyError as e:
+            raise RuntimeError(f"internal error: an edge names document key {e} without a sketch; "
+                               "please report this") from None
 
 
 def attach_first_sketch(element):
-    """First half of verification: each edge picks up its first end's sketch."""
+    """First half of verification: each edge picks up its first end's sketch (packed)."""
     groups = element[1]
-    lookup = _sketch_lookup(groups[SKETCHES])
+    sketches = PartitionSketches(groups[SKETCHES])
     for a, b in groups["edges"]:
-        yield a, b, _sketches_of(lookup, a)
+        yield a, b, *graph.pack(sketches.of(a))
 
 
 class VerifyEdgesFn(beam.DoFn):
@@ -150,16 +158,17 @@ class VerifyEdgesFn(beam.DoFn):
 
     def _similarity(self, x: np.ndarray, y: np.ndarray) -> float:
         if self._kind == VERIFY_SIGNATURE:
-            return float(np.count_nonzero(x == y)) / len(x)
+            return float(np.count_nonzero(x == y)) / len(x) if len(x) == len(y) else 0.0
         return set_similarity(x, y, SET_LIMIT)
 
     def process(self, element):
         groups = element[1]
-        lookup = _sketch_lookup(groups[SKETCHES])
+        sketches = PartitionSketches(groups[SKETCHES])
         kept, dropped = [], 0
-        for a, b, first in groups["edges"]:
-            second = _sketches_of(lookup, b)
-            keep = np.array([self._similarity(x, y) >= self._threshold for x, y in zip(first, second)], dtype=bool)
+        for a, b, values, offsets in groups["edges"]:
+            firsts = graph.unpack(values, offsets)
+            keep = np.array([self._similarity(x, y) >= self._threshold
+                             for x, y in zip(firsts, sketches.of(b))], dtype=bool)
             dropped += int((~keep).sum())
             kept.append((a[keep], b[keep]))
         self._dropped.inc(dropped)
@@ -190,9 +199,9 @@ class VerifyEdges(beam.PTransform):
 
 
 def _by_second_end(edge, parts: int):
-    a, b, first = edge
+    a, b, values, offsets = edge
     for p, (pa, pb, rows) in graph.split_by_partition(b, (a, b, np.arange(len(b))), parts):
-        yield p, (pa, pb, [first[r] for r in rows])
+        yield p, (pa, pb, *graph.take_packed(values, offsets, rows))
 
 
 def _both_directions(edges: tuple[np.ndarray, np.ndarray], parts: int):

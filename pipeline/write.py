@@ -18,6 +18,7 @@ import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
+from pipeline.dedup import DupInfo
 from pipeline.decisions import decide
 from pipeline.read import NAMESPACE
 from schemas import DECISION_KEEP, ERROR_COLUMN_NAMES, document_schema, error_schema
@@ -85,7 +86,7 @@ class WriteDocumentShardFn(beam.DoFn):
             if doc["key"] not in outcomes:
                 raise RuntimeError(f"internal error: no dedup outcome for {doc['source_file']} "
                                    f"record {doc['source_position']}; please report this")
-            rows.append(decide(doc, outcomes[doc["key"]]))
+            rows.append(decide(doc, DupInfo(*outcomes[doc["key"]])))
         rows.sort(key=lambda r: r["id"])
         if self._mode == "tag":
             tables = {DOCUMENTS: rows}
