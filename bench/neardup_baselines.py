@@ -42,8 +42,11 @@ from importlib.metadata import version
 from typing import Iterator
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, REPO)  # detectors.minhash needs only numpy, so every venv can import it from the tree
+sys.path.insert(0, REPO)  # detectors.minhash and pipeline.graph need only numpy: every venv can import them from the tree
+import numpy as np  # noqa: E402
+
 from detectors.minhash import MinHashConfig, shingles  # noqa: E402
+from pipeline.graph import union_find_labels  # noqa: E402  (numpy only, like detectors.minhash)
 
 ALL = ("datasketch", "rensa", "datatrove", "datatrove-ws")
 SETUP = {
@@ -104,26 +107,12 @@ def batches(stage: Stages, path: str, limit: int, size: int = 1000) -> Iterator[
         yield batch
 
 
-def cluster_counts(n: int, pairs: Iterator[tuple[int, int]]) -> tuple[int, int]:
-    """(documents removed, clusters of 2+) from candidate pairs, by union-find with path halving."""
-    parent = list(range(n))
-
-    def find(x: int) -> int:
-        while parent[x] != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
-
-    for a, b in pairs:
-        ra, rb = find(a), find(b)
-        if ra != rb:
-            parent[rb] = ra  # which member a cluster keeps changes neither count
-    sizes: dict[int, int] = {}
-    for x in range(n):
-        r = find(x)
-        sizes[r] = sizes.get(r, 0) + 1
-    multi = [s for s in sizes.values() if s > 1]
-    return sum(multi) - len(multi), len(multi)
+def cluster_counts(pairs: Iterator[tuple[int, int]]) -> tuple[int, int]:
+    """(documents removed, clusters of 2+) from candidate pairs, with the pipeline's union-find."""
+    pairs = list(pairs)
+    labels = union_find_labels(np.array([a for a, _ in pairs], np.uint64), np.array([b for _, b in pairs], np.uint64))
+    clusters = len(set(labels.values()))
+    return len(labels) - clusters, clusters
 
 
 def run_datasketch(corpus: str, limit: int, stage: Stages) -> dict:
@@ -145,7 +134,7 @@ def run_datasketch(corpus: str, limit: int, stage: Stages) -> dict:
                 lsh.insert(len(hashes), m)
                 hashes.append(m)
     with stage("query_cluster"):
-        removed, clusters = cluster_counts(len(hashes), ((k, j) for k, m in enumerate(hashes)
+        removed, clusters = cluster_counts(((k, j) for k, m in enumerate(hashes)
                                                          for j in lsh.query(m) if j != k))
     return {"docs": docs, "shingled": len(hashes), "removed": removed, "clusters": clusters,
             "versions": {"datasketch": version("datasketch")}}
@@ -167,7 +156,7 @@ def run_rensa(corpus: str, limit: int, stage: Stages) -> dict:
             hashes += batch
     with stage("query_cluster"):
         candidates = lsh.query_all(hashes)
-        removed, clusters = cluster_counts(len(hashes), ((k, j) for k, c in enumerate(candidates) for j in c if j != k))
+        removed, clusters = cluster_counts(((k, j) for k, c in enumerate(candidates) for j in c if j != k))
     return {"docs": docs, "shingled": len(hashes), "removed": removed, "clusters": clusters,
             "versions": {"rensa": version("rensa")}}
 

@@ -32,6 +32,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from detectors.minhash import MinHashConfig, jaccard, shingles  # noqa: E402
+from pipeline.graph import union_find_labels  # noqa: E402
 
 DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "data")
 RATES = (0.01, 0.03, 0.05, 0.1, 0.15, 0.2, 0.3)
@@ -291,31 +292,20 @@ def threshold_pairs(texts: list[str], threshold: float, config: MinHashConfig = 
     return pairs, stats
 
 
-def clusters_from_pairs(n: int, pairs: list[tuple[int, int, float]]) -> list[list[int]]:
-    """Connected components of size >= 2 (union-find with path halving)."""
-    parent = list(range(n))
-
-    def find(x: int) -> int:
-        while parent[x] != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
-
-    for i, j, _ in pairs:
-        ri, rj = find(i), find(j)
-        if ri != rj:
-            parent[max(ri, rj)] = min(ri, rj)
+def clusters_from_pairs(pairs: list[tuple[int, int, float]]) -> list[list[int]]:
+    """Connected components of size >= 2, biggest first, members ascending."""
+    labels = union_find_labels(np.array([p[0] for p in pairs], np.uint64), np.array([p[1] for p in pairs], np.uint64))
     comps: dict[int, list[int]] = defaultdict(list)
-    for i in range(n):
-        comps[find(i)].append(i)
-    return sorted((c for c in comps.values() if len(c) > 1), key=lambda c: (-len(c), c[0]))
+    for node in sorted(labels):
+        comps[labels[node]].append(node)
+    return sorted(comps.values(), key=lambda c: (-len(c), c[0]))
 
 
 def truth(corpus: str, threshold: float, out: str) -> dict:
     started = time.perf_counter()
     ids, texts = read_corpus(corpus)
     pairs, stats = threshold_pairs(texts, threshold)
-    clusters = clusters_from_pairs(len(ids), pairs)
+    clusters = clusters_from_pairs(pairs)
     stats.update(threshold_pairs=len(pairs), truth_clusters=len(clusters),
                  docs_in_clusters=sum(map(len, clusters)), biggest_cluster=len(clusters[0]) if clusters else 0)
     stats["share_in_clusters"] = round(stats["docs_in_clusters"] / max(1, len(ids)), 4)

@@ -55,7 +55,7 @@ def text_band_keys(text_hashes: list[str]) -> np.ndarray:
 
 class BandKeysFn(BufferedFn):
     """Documents -> (partition, (band keys, record keys)); with verification also
-    (partition, (record keys, [sketch per document])) on the `sketches` output.
+    (partition, (record keys, packed sketch values, offsets)) on the `sketches` output.
 
     A document with shingles gets one key per LSH band; one too short to shingle gets a
     single key from its text hash, so its exact copies still meet. Exact copies of a
