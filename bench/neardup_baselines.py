@@ -1,9 +1,12 @@
-"""Other near-duplicate tools on one corpus, side by side: datasketch, rensa, datatrove's MinHash dedup.
+"""This pipeline's dedup stage and other near-duplicate tools on one corpus, side by side in one
+invocation: firsthand (bench/neardup_speed.py --once: the Beam stage on 2 worker processes,
+with its default shingle-set verification), datasketch, rensa, datatrove's MinHash dedup.
 
 Settings follow our own near-dup stage (detectors.minhash): word 5-grams of `normalize_for_shingling`
 text, 112 permutations = 14 bands x 8 rows (Jaccard threshold 0.8). Two documents are duplicates when
-they share an LSH band (no Jaccard check of candidates, as in datatrove); clusters are the connected
-components of those pairs (2+ documents) and all but one document of each cluster is removed.
+they share an LSH band (no Jaccard check of candidates, as in datatrove; firsthand checks them, so it
+removes slightly fewer documents); clusters are the connected components of those pairs (2+
+documents) and all but one document of each cluster is removed.
 Documents with no shingle (fewer than 5 words) are left out of LSH by every baseline.
 
 Each baseline runs in its own process, started with its own venv's python, one after another. Peak
@@ -13,7 +16,7 @@ largest single-process peak RSS the kernel recorded (ru_maxrss). Alongside, /pro
 50 ms for the summed RSS of the whole process tree (shared pages count once per process).
 
     /work/main/.venv/bin/python bench/neardup_baselines.py --corpus /tmp/baseline-corpus.jsonl \\
-        [--limit 20000] [--only datasketch,rensa,datatrove,datatrove-ws] --out results.json
+        [--limit 20000] [--only firsthand,datasketch,rensa,datatrove,datatrove-ws] --out results.json
 
 Setup of the benchmark-only venvs (never dependencies of the project):
 
@@ -48,7 +51,8 @@ import numpy as np  # noqa: E402
 from detectors.minhash import MinHashConfig, shingles  # noqa: E402
 from pipeline.graph import union_find_labels  # noqa: E402  (numpy only, like detectors.minhash)
 
-ALL = ("datasketch", "rensa", "datatrove", "datatrove-ws")
+ALL = ("firsthand", "datasketch", "rensa", "datatrove", "datatrove-ws")
+SPEED = os.path.join(REPO, "bench", "neardup_speed.py")
 SETUP = {
     "baselines": "python3 -m venv {v} && {v}/bin/pip install rensa datasketch numpy zstandard",
     "datatrove": "python3 -m venv {v} && {v}/bin/pip install 'datatrove[processing]' spacy orjson zstandard",
@@ -288,7 +292,7 @@ def main() -> None:
         ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)
     except (OSError, AttributeError):
         print("warning: no child subreaper; peak RSS may miss orphaned grandchildren", file=sys.stderr)
-    venvs = {"datasketch": ("main", sys.executable), "rensa": ("baselines", f"{args.baselines_venv}/bin/python"),
+    venvs = {"firsthand": ("main", sys.executable), "datasketch": ("main", sys.executable), "rensa": ("baselines", f"{args.baselines_venv}/bin/python"),
              "datatrove": ("datatrove", f"{args.datatrove_venv}/bin/python"),
              "datatrove-ws": ("datatrove", f"{args.datatrove_venv}/bin/python")}
     results: dict[str, dict] = {}
@@ -310,6 +314,9 @@ def main() -> None:
             log = os.path.join(tmp, f"{name}.log")
             print(f"running {name} ...", flush=True)
             cmd = [python, os.path.abspath(__file__), "--worker", name, "--corpus", corpus, "--limit", str(args.limit)]
+            if name == "firsthand":  # the Beam dedup stage on 2 FnApiRunner worker processes, reading included
+                cmd = [python, SPEED, "--corpus", corpus, "--workers", "2", "--once"] + (
+                    ["--limit", str(args.limit)] if args.limit else [])
             code, stdout, wall, rss, tree = measure(cmd, log)
             if code != 0 or not stdout.strip():
                 with open(log) as f:
@@ -318,6 +325,9 @@ def main() -> None:
                 results[name] = {"failed": code, "log_tail": tail}
                 continue
             r = json.loads(stdout.strip().splitlines()[-1])
+            if name == "firsthand":
+                r = {**r, "stages": {"beam_pipeline": r.pop("wall_s")},
+                     "versions": {p: version(p) for p in ("apache-beam", "numpy", "datasketch")}}
             results[name] = {**r, "wall_s": round(wall, 3), "docs_per_s": round(r["docs"] / wall, 1),
                              "peak_rss_mb": round(rss, 1), "peak_tree_rss_mb": round(tree, 1)}
     print(f"\n{'baseline':<13}{'docs':>7}{'docs/s':>9}{'wall s':>8}{'RSS MB':>8}{'tree MB':>9}"

@@ -4,7 +4,7 @@
 
 Each repeat runs two pipelines on the same corpus and runner settings:
   read:        corpus lines -> document dicts -> count
-  read+dedup:  the same, then pipeline.dedup.Duplicates -> count of outcomes
+  read+dedup:  the same, then pipeline.dedup.Duplicates -> count of outcomes (summed over its batches)
 The dedup stage's throughput is documents / (median read+dedup time - median read time); the
 end-to-end figure is documents / median read+dedup time. Memory: peak RSS of this process and of
 its children (worker processes), from getrusage. The corpus is JSON Lines of {"id", "text", "date"?}
@@ -16,9 +16,11 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
 import resource
 import statistics
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Iterator
@@ -74,9 +76,33 @@ def run_once(args: argparse.Namespace, total: int, with_dedup: bool) -> float:
         docs = (p | beam.Create(range((total + CHUNK - 1) // CHUNK)) | beam.Reshuffle()
                 | beam.ParDo(ChunkToDocs(args.corpus, args.limit, args.scale)))
         if with_dedup:
-            docs, _ = docs | Duplicates(config)
-        _ = docs | beam.combiners.Count.Globally() | beam.Map(lambda n, want=total: _check(n, want))
+            outcomes, _ = docs | Duplicates(config)
+            tallies = outcomes | beam.Map(_tally) | beam.CombineGlobally(_sum_tallies)  # outcomes come in batches
+            _ = tallies | beam.Map(_write_tally, args.tally_path)
+            counted = tallies | beam.Map(lambda t: t[0])
+        else:
+            counted = docs | beam.combiners.Count.Globally()
+        _ = counted | beam.Map(lambda n, want=total: _check(n, want))
     return time.perf_counter() - started
+
+
+def _tally(batch: list[tuple[int, tuple]]) -> tuple[int, int, int]:
+    """(outcomes, documents removed as duplicates, clusters of 2+) of one outcome batch."""
+    removed = sum(1 for _, info in batch if info[5] is not None)
+    clusters = sum(1 for _, info in batch if info[4] and info[3] > 1)
+    return len(batch), removed, clusters
+
+
+def _sum_tallies(tallies) -> tuple[int, int, int]:
+    n = removed = clusters = 0
+    for a, b, c in tallies:
+        n, removed, clusters = n + a, removed + b, clusters + c
+    return n, removed, clusters
+
+
+def _write_tally(tally: tuple[int, int, int], path: str | None) -> None:
+    if path:
+        Path(path).write_text(json.dumps(dict(zip(("docs", "removed", "clusters"), tally))))
 
 
 def _check(n: int, want: int) -> None:
@@ -95,8 +121,18 @@ def main() -> None:
     parser.add_argument("--cc-rounds", type=int, default=DedupConfig().cc_rounds)
     parser.add_argument("--verify", default=DedupConfig().verify, choices=("shingles", "signature", "off"))
     parser.add_argument("--out", default=None, help="write the figures as JSON here")
+    parser.add_argument("--once", action="store_true",
+                        help="run read+dedup once and print one JSON line (docs, removed, clusters, wall_s): "
+                             "how bench/neardup_baselines.py runs this pipeline next to the other tools")
     args = parser.parse_args()
     total = len(load_lines(args.corpus, args.limit)) * args.scale
+    if args.once:
+        with tempfile.TemporaryDirectory(prefix="neardup-speed-") as tmp:
+            args.tally_path = os.path.join(tmp, "tally.json")
+            wall = run_once(args, total, with_dedup=True)
+            print(json.dumps({**json.loads(Path(args.tally_path).read_text()), "wall_s": round(wall, 3)}))
+        return
+    args.tally_path = None
     times: dict[str, list[float]] = {"read": [], "read+dedup": []}
     for _ in range(args.repeats):  # interleaved, so drift on a shared machine hits both alike
         times["read"].append(run_once(args, total, with_dedup=False))

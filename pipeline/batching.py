@@ -46,17 +46,3 @@ class BufferedFn(beam.DoFn):
 
     def flush(self, batch: list[Any]) -> Iterator[Any]:
         raise NotImplementedError
-
-
-class PartitionRowsFn(BufferedFn):
-    """(tuples whose first field is an int key) -> (partition, [tuples]) elements."""
-
-    def __init__(self, num_partitions: int, max_items: int = DEFAULT_BUFFER):
-        super().__init__(max_items)
-        self._num_partitions = num_partitions
-
-    def flush(self, batch: list[Any]) -> Iterator[tuple[int, list[Any]]]:
-        parts: dict[int, list[Any]] = {}
-        for row in batch:
-            parts.setdefault(row[0] % self._num_partitions, []).append(row)
-        yield from parts.items()

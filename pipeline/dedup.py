@@ -1,30 +1,31 @@
 """Duplicate clustering: exact and near duplicates in one cluster-id space.
 
-1. A GroupByKey on the input id makes ids unique (small key tuples, no text).
+1. A batched GroupByKey on the input id makes ids unique (small key tuples, no text).
 2. Band keys per document (LSH bands of its MinHash signature; a text-hash key for texts
    too short to shingle, or for every text when near dedup is off) are grouped in
    batched partitions; each bucket links its members to its smallest one (star edges).
 3. Verification (on by default) drops candidate edges whose two documents' shingle sets
    (or, optionally, signatures) are less similar than the threshold.
 4. Connected components label every linked document with its component's smallest key.
-5. Each component picks its kept copy: earliest known date, then lowest synthetic
+5. Each component (its members meet in a batched shuffle by label) picks its kept copy: earliest known date, then lowest synthetic
    probability (when known), then smallest id. The others are duplicates of it: exact
    when their normalised text equals the kept copy's, near otherwise.
 
-Output: one (key, DupInfo as a plain tuple) per document; the texts are joined back once,
-in the writer. Rows cross shuffles as plain tuples: Beam encodes those natively but
+Output: batches of (key, DupInfo as a plain tuple), one per document; the texts are
+joined back once, in the writer. Rows cross shuffles as plain tuples: Beam encodes those natively but
 pickles NamedTuples one by one.
 """
 from __future__ import annotations
 
 import datetime as dt
+import zlib
 from typing import Any, Iterable, Iterator, NamedTuple
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
 from pipeline import graph
-from pipeline.batching import PartitionRowsFn
+from pipeline.batching import BufferedFn
 from pipeline.lsh import REPORTS, SKETCHES, BandKeysFn, BucketEdgesFn, ConnectedComponents, DedupConfig, VerifyEdges
 from pipeline.read import NAMESPACE
 from schemas import REASON_EXACT_DUPLICATE, REASON_NEAR_DUPLICATE
@@ -32,16 +33,7 @@ from schemas import REASON_EXACT_DUPLICATE, REASON_NEAR_DUPLICATE
 _NO_DATE = 2**63 - 1  # undated documents rank after every dated one
 _NO_PROBABILITY = 2.0  # documents without a synthetic probability rank after scored ones
 SINGLETONS = "singletons"
-
-
-class KeyRow(NamedTuple):
-    """What id resolution needs of a document: ~100 bytes instead of the text."""
-    key: int
-    source_file: str
-    source_position: int
-    date_us: int
-    text_hash: str
-    synthetic_probability: float | None
+CHUNK = 4096  # rows per outcome or shuffle batch
 
 
 class NodeRow(NamedTuple):
@@ -71,19 +63,61 @@ def _date_us(date: dt.datetime | None) -> int:
     return _NO_DATE if date is None else (date - _EPOCH) // dt.timedelta(microseconds=1)
 
 
-def key_row(doc: dict[str, Any]) -> tuple[str, tuple]:
-    return doc["id"], (doc["key"], doc["source_file"], doc["source_position"],
-                       _date_us(doc["date"]), doc["text_hash"], doc.get("synthetic_probability"))
+def key_row(doc: dict[str, Any]) -> tuple:
+    """(id, key, source_file, source_position, date_us, text_hash, synthetic_probability)."""
+    return (doc["id"], doc["key"], doc["source_file"], doc["source_position"],
+            _date_us(doc["date"]), doc["text_hash"], doc.get("synthetic_probability"))
 
 
-def resolve_ids(doc_id: str, rows: Iterable[tuple]) -> Iterator[tuple]:
-    """The first record by (source_file, source_position) keeps the id; every other one
+def id_partition(doc_id: str, parts: int) -> int:
+    """Stable across processes, unlike hash() of a str."""
+    return zlib.crc32(doc_id.encode("utf-8", "surrogatepass")) % parts
+
+
+class PartitionByIdFn(BufferedFn):
+    """documents -> (partition of the id, [key rows]): ids meet in batches, not one element each."""
+
+    def __init__(self, num_partitions: int):
+        super().__init__()
+        self._num_partitions = num_partitions
+
+    def flush(self, batch: list[dict[str, Any]]) -> Iterator[tuple[int, list[tuple]]]:
+        parts: dict[int, list[tuple]] = {}
+        for doc in batch:
+            parts.setdefault(id_partition(doc["id"], self._num_partitions), []).append(key_row(doc))
+        yield from parts.items()
+
+
+def chunked(parts: dict[int, list[Any]], size: int = CHUNK) -> Iterator[tuple[int, list[Any]]]:
+    for p, rows in parts.items():
+        for start in range(0, len(rows), size):
+            yield p, rows[start:start + size]
+
+
+class ResolveIdsFn(beam.DoFn):
+    """(id partition, [[key rows]]) -> (key partition, [node rows]).
+
+    Per id, the first record by (source_file, source_position) keeps it; every other one
     gets `<id>#<its record key, 16 hex digits>`, unique per input record (a plain `#n`
     could meet an input id that already reads `<id>#1`)."""
-    ordered = sorted((KeyRow(*r) for r in rows), key=lambda r: (r.source_file, r.source_position))
-    for n, row in enumerate(ordered):
-        final = doc_id if n == 0 else f"{doc_id}#{row.key:016x}"
-        yield row.key, final, n > 0, row.date_us, row.text_hash, row.synthetic_probability
+
+    def __init__(self, num_partitions: int):
+        self._num_partitions = num_partitions
+        self._collisions = Metrics.counter(NAMESPACE, "dedup.id_collisions")
+
+    def process(self, element: tuple[int, Iterable[list[tuple]]]) -> Iterator[tuple[int, list[tuple]]]:
+        rows = sorted((r for batch in element[1] for r in batch), key=lambda r: (r[0], r[2], r[3]))
+        out: dict[int, list[tuple]] = {}
+        previous, collisions = None, 0
+        for doc_id, key, _, _, date_us, hashed, probability in rows:
+            collision = doc_id == previous
+            previous = doc_id
+            collisions += collision
+            final = f"{doc_id}#{key:016x}" if collision else doc_id
+            out.setdefault(key % self._num_partitions, []).append(
+                (key, final, collision, date_us, hashed, probability))
+        self._collisions.inc(collisions)
+        yield from chunked(out)
 
 
 def representative_order(row: NodeRow) -> tuple[int, float, str]:
@@ -92,60 +126,76 @@ def representative_order(row: NodeRow) -> tuple[int, float, str]:
     return row.date_us, probability, row.id
 
 
-def singleton(row: NodeRow) -> DupInfo:
-    return DupInfo(row.id, row.id_collision, row.id, 1, True, None)
+def _order_of(row: tuple) -> tuple[int, float, str]:
+    return representative_order(NodeRow._make(row))
 
 
-class PickRepresentativeFn(beam.CombineFn):
-    """Per component: the preferred member and the member count. Combinable, so a component
-    of a million copies is reduced on many workers before one value per component moves."""
-
-    def create_accumulator(self) -> tuple[NodeRow | None, int]:
-        return None, 0
-
-    def add_input(self, acc, row: tuple):
-        return self.merge_accumulators([acc, (row, 1)])
-
-    def merge_accumulators(self, accumulators):
-        best, total = None, 0
-        for row, n in accumulators:
-            total += n
-            if row is not None and (best is None or representative_order(NodeRow(*row)) < representative_order(NodeRow(*best))):
-                best = row
-        return best, total
-
-    def extract_output(self, acc):
-        return acc
-
-
-def outcomes_of_component(element: tuple[int, dict[str, Iterable[Any]]]) -> Iterator[tuple[int, DupInfo]]:
-    _, groups = element
-    (representative, size), = groups["representative"]
-    representative = NodeRow(*representative)
-    for row in map(NodeRow._make, groups["members"]):
-        is_rep = row.key == representative.key
-        reason = None if is_rep else (
-            REASON_EXACT_DUPLICATE if row.text_hash == representative.text_hash else REASON_NEAR_DUPLICATE)
-        yield row.key, (row.id, row.id_collision, representative.id, size, is_rep, reason)
-
-
-def label_rows(element: tuple[int, dict[str, Iterable[Any]]]) -> Iterator[Any]:
-    """Join one partition's rows with its component labels: labelled rows go on by label,
-    unlabelled ones (no near or exact copy) are final singletons."""
+def label_rows(element: tuple[int, dict[str, Iterable[Any]]], parts: int) -> Iterator[Any]:
+    """Join one partition's node rows with their component labels: labelled rows go on
+    to their label's partition, unlabelled ones (no near or exact copy) are final
+    singletons, emitted as outcome batches."""
     _, groups = element
     nodes, labels = graph.concat(groups["labels"], 2)
     label_of = dict(zip(nodes.tolist(), labels.tolist()))
+    singles: list[tuple[int, tuple]] = []
+    members: dict[int, list[tuple[int, tuple]]] = {}
     for rows in groups["rows"]:
         for row in rows:
             label = label_of.get(row[0])
             if label is None:
-                yield beam.pvalue.TaggedOutput(SINGLETONS, (row[0], tuple(singleton(NodeRow(*row)))))
+                singles.append((row[0], (row[1], row[2], row[1], 1, True, None)))
+                if len(singles) >= CHUNK:
+                    yield beam.pvalue.TaggedOutput(SINGLETONS, singles)
+                    singles = []
             else:
-                yield label, row
+                members.setdefault(label % parts, []).append((label, row))
+    if singles:
+        yield beam.pvalue.TaggedOutput(SINGLETONS, singles)
+    yield from chunked(members)
+
+
+class ClusterOutcomesFn(beam.DoFn):
+    """(label partition, [[(label, node row)]]) -> outcome batches of its components.
+
+    Each component picks its kept copy by `representative_order`; the others are exact
+    duplicates when their normalised text equals the kept copy's, near ones otherwise."""
+
+    def __init__(self) -> None:
+        self._by_reason = {REASON_EXACT_DUPLICATE: Metrics.counter(NAMESPACE, "dedup.exact_duplicates"),
+                           REASON_NEAR_DUPLICATE: Metrics.counter(NAMESPACE, "dedup.near_duplicates")}
+
+    def process(self, element: tuple[int, Iterable[list[tuple[int, tuple]]]]) -> Iterator[list[tuple[int, tuple]]]:
+        components: dict[int, list[tuple]] = {}
+        for batch in element[1]:
+            for label, row in batch:
+                components.setdefault(label, []).append(row)
+        counts = {REASON_EXACT_DUPLICATE: 0, REASON_NEAR_DUPLICATE: 0}
+        out: list[tuple[int, tuple]] = []
+        for rows in components.values():
+            kept = min(rows, key=_order_of)
+            kept_key, kept_id, kept_hash, size = kept[0], kept[1], kept[4], len(rows)
+            for key, final, collision, _, hashed, _ in rows:
+                if key == kept_key:
+                    out.append((key, (final, collision, kept_id, size, True, None)))
+                    continue
+                reason = REASON_EXACT_DUPLICATE if hashed == kept_hash else REASON_NEAR_DUPLICATE
+                counts[reason] += 1
+                out.append((key, (final, collision, kept_id, size, False, reason)))
+            if len(out) >= CHUNK:
+                yield out
+                out = []
+        if out:
+            yield out
+        for reason, n in counts.items():
+            self._by_reason[reason].inc(n)
 
 
 class Duplicates(beam.PTransform):
-    """documents -> ((key, DupInfo) for every document, dedup reports)."""
+    """documents -> (batches of (key, DupInfo as a tuple), one per document; dedup reports).
+
+    Every step after the band keys moves batches (lists of rows, or numpy arrays) keyed
+    by partition, never one element per document: a Python runner pays tens of
+    microseconds per shuffled element, more than the work done on it."""
 
     def __init__(self, config: DedupConfig = DedupConfig()):
         super().__init__()
@@ -154,9 +204,9 @@ class Duplicates(beam.PTransform):
     def expand(self, documents):
         config, parts = self._config, self._config.partitions
         nodes = (documents
-                 | "KeyById" >> beam.Map(key_row)
+                 | "PartitionById" >> beam.ParDo(PartitionByIdFn(parts))
                  | "GroupById" >> beam.GroupByKey()
-                 | "ResolveIds" >> beam.FlatMapTuple(resolve_ids))
+                 | "ResolveIds" >> beam.ParDo(ResolveIdsFn(parts)))
         bands = documents | "BandKeys" >> beam.ParDo(BandKeysFn(config)).with_outputs(SKETCHES, main="bands")
         buckets = (bands.bands
                    | "GroupBuckets" >> beam.GroupByKey()
@@ -169,31 +219,13 @@ class Duplicates(beam.PTransform):
             reports.append(verified[REPORTS])
         labels, cc_reports = edges | "Components" >> ConnectedComponents(config.cc_rounds if config.near else 0, parts)
         reports.extend(cc_reports)
-        joined = ({"rows": nodes | "PartitionNodes" >> beam.ParDo(PartitionRowsFn(parts)),
+        joined = ({"rows": nodes,
                    "labels": labels | "PartitionLabels" >> beam.FlatMap(
                        lambda nl: graph.split_by_partition(nl[0], nl, parts))}
                   | "JoinLabels" >> beam.CoGroupByKey()
-                  | "LabelRows" >> beam.FlatMap(label_rows).with_outputs(SINGLETONS, main="members"))
-        representatives = joined.members | "PickRepresentative" >> beam.CombinePerKey(PickRepresentativeFn())
-        clustered = ({"members": joined.members, "representative": representatives}
-                     | "JoinRepresentative" >> beam.CoGroupByKey()
-                     | "Outcomes" >> beam.FlatMap(outcomes_of_component))
-        outcomes = ((joined[SINGLETONS], clustered)
-                    | "AllOutcomes" >> beam.Flatten()
-                    | "Count" >> beam.ParDo(CountOutcomesFn()))
+                  | "LabelRows" >> beam.FlatMap(label_rows, parts).with_outputs(SINGLETONS, main="members"))
+        clustered = (joined.members
+                     | "GroupComponents" >> beam.GroupByKey()
+                     | "ClusterOutcomes" >> beam.ParDo(ClusterOutcomesFn()))
+        outcomes = (joined[SINGLETONS], clustered) | "AllOutcomes" >> beam.Flatten()
         return outcomes, reports | "DedupReports" >> beam.Flatten()
-
-
-class CountOutcomesFn(beam.DoFn):
-    def setup(self) -> None:
-        self._collisions = Metrics.counter(NAMESPACE, "dedup.id_collisions")
-        self._by_reason = {REASON_EXACT_DUPLICATE: Metrics.counter(NAMESPACE, "dedup.exact_duplicates"),
-                           REASON_NEAR_DUPLICATE: Metrics.counter(NAMESPACE, "dedup.near_duplicates")}
-
-    def process(self, item: tuple[int, tuple]) -> Iterator[tuple[int, tuple]]:
-        info = DupInfo(*item[1])
-        if info.id_collision:
-            self._collisions.inc()
-        if info.reason is not None:
-            self._by_reason[info.reason].inc()
-        yield item

@@ -28,9 +28,10 @@ class SourceFile:
 
 
 def record_key(source_file: str, position: int) -> int:
-    """64-bit key unique to one input record; spreads records evenly over shards."""
+    """63-bit key unique to one input record; spreads records evenly over shards. 63, not
+    64 bits: Beam encodes ints below 2**63 natively and pickles larger ones."""
     digest = hashlib.blake2b(f"{source_file}\x00{position}".encode("utf-8", "surrogatepass"), digest_size=8)
-    return int.from_bytes(digest.digest(), "big")
+    return int.from_bytes(digest.digest(), "big") >> 1
 
 
 def _json_default(value: Any) -> Any:

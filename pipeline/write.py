@@ -80,7 +80,7 @@ class WriteDocumentShardFn(beam.DoFn):
 
     def process(self, element: tuple[int, dict[str, Iterable[Any]]]) -> Iterator[dict[str, Any]]:
         shard, groups = element
-        outcomes = dict(groups["dedup"])
+        outcomes = {key: info for batch in groups["dedup"] for key, info in batch}
         rows = []
         for doc in groups["documents"]:
             if doc["key"] not in outcomes:
@@ -123,8 +123,16 @@ class WriteErrorShardFn(beam.DoFn):
                "kinds": dict(Counter(r["kind"] for r in rows))}
 
 
+def _by_shard(outcomes: list[tuple[int, tuple]], num_shards: int) -> Iterator[tuple[int, list[tuple[int, tuple]]]]:
+    """A batch of (key, outcome) -> one (shard, batch) per shard it touches."""
+    shards: dict[int, list[tuple[int, tuple]]] = {}
+    for outcome in outcomes:
+        shards.setdefault(outcome[0] % num_shards, []).append(outcome)
+    return iter(shards.items())
+
+
 class WriteDocuments(beam.PTransform):
-    """(documents, dedup outcomes) -> kept/ and rejected/ shards (tag mode: documents/); yields reports."""
+    """(documents, batches of dedup outcomes) -> kept/ and rejected/ shards (tag mode: documents/); yields reports."""
 
     def __init__(self, output: str, num_shards: int, mode: str):
         super().__init__()
@@ -134,7 +142,7 @@ class WriteDocuments(beam.PTransform):
         documents, dedup = inputs
         n = self._num_shards
         return ({"documents": documents | "ShardDocuments" >> beam.Map(lambda d: (d["key"] % n, d)),
-                 "dedup": dedup | "ShardOutcomes" >> beam.Map(lambda kv: (kv[0] % n, kv))}
+                 "dedup": dedup | "ShardOutcomes" >> beam.FlatMap(_by_shard, n)}
                 | "JoinByShard" >> beam.CoGroupByKey()
                 | "WriteShards" >> beam.ParDo(WriteDocumentShardFn(self._output, self._mode)))
 

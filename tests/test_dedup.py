@@ -22,7 +22,7 @@ def doc(id_, text, file="f.jsonl", pos=0, date=None):
 def dedup_outcomes(p, docs):
     """PCollection of (key, DupInfo as tuple)."""
     outcomes, _ = p | beam.Create(docs) | Duplicates(DedupConfig(near=False))
-    return outcomes | beam.MapTuple(lambda key, info: (key, tuple(info)))
+    return outcomes | beam.FlatMap(lambda batch: batch)
 
 
 def pipeline():

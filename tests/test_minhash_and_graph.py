@@ -70,6 +70,14 @@ def test_ascii_fast_path_normalises_like_the_general_path(text, fold_digits):
     assert normalize_for_shingling(text, fold_digits) == normalize_unicode(text, fold_digits)
 
 
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.one_of(st.characters(max_codepoint=127), st.characters(codec="utf-8"),
+                                  st.sampled_from("ΣσςİßﬁＡ１٣’“—…中文字\u00a0\u200b\u0301\ud800_")), max_size=200),
+       st.booleans())
+def test_mixed_text_fast_path_normalises_like_the_general_path(text, fold_digits):
+    assert normalize_for_shingling(text, fold_digits) == normalize_unicode(text, fold_digits)
+
+
 def test_normalisation_folds_case_punctuation_width_and_optionally_digits():
     assert normalize_for_shingling("  Hello_World, 2024!!\tＡＢＣ ") == "hello world 2024 abc"
     assert normalize_for_shingling("Hello_World, 2024!!", fold_digits=True) == "hello world 0000"

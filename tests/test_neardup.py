@@ -29,7 +29,7 @@ def doc(id_, text, pos, date=None, probability=None):
 
 def outcomes(p, docs, config=DedupConfig()):
     result, _ = p | beam.Create(docs) | Duplicates(config)
-    return result | beam.MapTuple(lambda key, info: (key, tuple(info)))
+    return result | beam.FlatMap(lambda batch: batch)
 
 
 def pipeline(workers=1):
@@ -234,5 +234,6 @@ def test_unconverged_components_are_finished_on_one_worker_and_reported():
     with pipeline() as p:
         result, reports = p | beam.Create(docs) | Duplicates(DedupConfig(cc_rounds=0))
         assert_that(reports | beam.combiners.ToList(), finished_some, label="FinishReported")
-        assert_that(result | beam.Map(lambda kv: DupInfo(*kv[1]).cluster_size), equal_to([31] * 31),
+        assert_that(result | beam.FlatMap(lambda batch: [DupInfo(*info).cluster_size for _, info in batch]),
+                    equal_to([31] * 31),
                     label="OneCluster")
