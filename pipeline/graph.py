@@ -69,6 +69,16 @@ def take_packed(values: np.ndarray, offsets: np.ndarray, rows: np.ndarray) -> tu
     return values[index], new_offsets
 
 
+def concat_packed(parts: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+    """Packed lists one after another, as one packed list."""
+    if not parts:
+        return np.zeros(0, np.uint32), np.zeros(1, np.int64)
+    values = np.concatenate([v for v, _ in parts])
+    shifts = np.cumsum([0] + [len(v) for v, _ in parts[:-1]])
+    offsets = np.concatenate([[0]] + [o[1:] + shift for (_, o), shift in zip(parts, shifts)]).astype(np.int64)
+    return values, offsets
+
+
 def replace_packed(values: np.ndarray, offsets: np.ndarray, rows: np.ndarray, singles: np.ndarray
                    ) -> tuple[np.ndarray, np.ndarray]:
     """The packed list with each given row's array replaced by one value."""

@@ -141,16 +141,29 @@ class PartitionSketches:
                                "please report this") from None
 
 
-def attach_first_sketch(element):
-    """First half of verification: each edge picks up its first end's sketch (packed)."""
+def _by_both_ends(edges: tuple[np.ndarray, np.ndarray], parts: int):
+    """Each edge as two halves, one at each end's partition: (end, a, b, end is a)."""
+    a, b = edges
+    ends, firsts = np.concatenate([a, b]), np.r_[np.ones(len(a), bool), np.zeros(len(b), bool)]
+    return graph.split_by_partition(ends, (ends, np.concatenate([a, a]), np.concatenate([b, b]), firsts), parts)
+
+
+def attach_end_sketches(element, parts: int):
+    """First half of verification: each half-edge picks up its end's sketch here, where that
+    sketch lives, and moves on to its edge's partition (by the first end)."""
     groups = element[1]
+    halves = list(groups["halves"])
+    if not halves:
+        return
     sketches = PartitionSketches(groups[SKETCHES])
-    for a, b in groups["edges"]:
-        yield a, b, *graph.pack(sketches.of(a))
+    ends, a, b, firsts = (np.concatenate([h[i] for h in halves]) for i in range(4))
+    values, offsets = graph.pack(sketches.of(ends))
+    for p, (pa, pb, pf, rows) in graph.split_by_partition(a, (a, b, firsts, np.arange(len(a))), parts):
+        yield p, (pa, pb, pf, *graph.take_packed(values, offsets, rows))
 
 
 class VerifyEdgesFn(beam.DoFn):
-    """Second half: compare with the other end's sketch; keep edges at or above the threshold."""
+    """Second half: the two halves of each edge meet; keep edges at or above the threshold."""
 
     def __init__(self, config: DedupConfig):
         self._kind, self._threshold = config.verify, config.threshold
@@ -162,25 +175,32 @@ class VerifyEdgesFn(beam.DoFn):
         return set_similarity(x, y, SET_LIMIT)
 
     def process(self, element):
-        groups = element[1]
-        sketches = PartitionSketches(groups[SKETCHES])
-        kept, dropped = [], 0
-        for a, b, values, offsets in groups["edges"]:
-            firsts = graph.unpack(values, offsets)
-            keep = np.array([self._similarity(x, y) >= self._threshold
-                             for x, y in zip(firsts, sketches.of(b))], dtype=bool)
-            dropped += int((~keep).sum())
-            kept.append((a[keep], b[keep]))
+        halves = list(element[1])
+        a, b, firsts = (np.concatenate([h[i] for h in halves]) for i in range(3))
+        values, offsets = graph.concat_packed([(h[3], h[4]) for h in halves])
+        order = np.lexsort((~firsts, b, a))  # per edge: its first end's half, then its second's
+        a, b, firsts = a[order], b[order], firsts[order]
+        distinct = np.r_[True, (a[1:] != a[:-1]) | (b[1:] != b[:-1]) | (firsts[1:] != firsts[:-1])]
+        order, a, b, firsts = order[distinct], a[distinct], b[distinct], firsts[distinct]
+        if len(a) % 2 or not (firsts[0::2].all() and not firsts[1::2].any()
+                              and np.array_equal(a[0::2], a[1::2]) and np.array_equal(b[0::2], b[1::2])):
+            raise RuntimeError("internal error: an edge lost one of its halves in verification; please report this")
+        sketches = graph.unpack(*graph.take_packed(values, offsets, order))
+        keep = np.array([self._similarity(x, y) >= self._threshold
+                         for x, y in zip(sketches[0::2], sketches[1::2])], dtype=bool)
+        dropped = int((~keep).sum())
         self._dropped.inc(dropped)
         yield beam.pvalue.TaggedOutput(REPORTS, dedup_report("verify", dropped_edges=dropped))
-        a, b = graph.concat(kept, 2)
-        if len(a):
-            yield a, b
+        if keep.any():
+            yield a[0::2][keep], b[0::2][keep]
 
 
 class VerifyEdges(beam.PTransform):
-    """(edges, sketches) -> the edges whose ends are similar enough; reports. Each edge
-    meets its two ends' sketches in two partition joins, so no worker holds them all."""
+    """(edges, sketches) -> the edges whose ends are similar enough; reports.
+
+    The sketches move once: each edge is split into two halves that pick up their end's
+    sketch where it lives, then the halves meet by edge. So a document without a candidate
+    edge costs one sketch shipment, and no worker holds all sketches."""
 
     def __init__(self, config: DedupConfig):
         super().__init__()
@@ -189,19 +209,12 @@ class VerifyEdges(beam.PTransform):
     def expand(self, inputs):
         edges, sketches = inputs
         parts = self._config.partitions
-        first = ({"edges": edges | "ByFirstEnd" >> beam.FlatMap(lambda e: graph.split_by_partition(e[0], e, parts)),
-                  SKETCHES: sketches}
-                 | "JoinFirstEnd" >> beam.CoGroupByKey()
-                 | "AttachFirst" >> beam.FlatMap(attach_first_sketch))
-        return ({"edges": first | "BySecondEnd" >> beam.FlatMap(_by_second_end, parts), SKETCHES: sketches}
-                | "JoinSecondEnd" >> beam.CoGroupByKey()
+        halves = ({"halves": edges | "ByBothEnds" >> beam.FlatMap(_by_both_ends, parts), SKETCHES: sketches}
+                  | "JoinEnds" >> beam.CoGroupByKey()
+                  | "AttachSketches" >> beam.FlatMap(attach_end_sketches, parts))
+        return (halves
+                | "GroupHalves" >> beam.GroupByKey()
                 | "Verify" >> beam.ParDo(VerifyEdgesFn(self._config)).with_outputs(REPORTS, main="edges"))
-
-
-def _by_second_end(edge, parts: int):
-    a, b, values, offsets = edge
-    for p, (pa, pb, rows) in graph.split_by_partition(b, (a, b, np.arange(len(b))), parts):
-        yield p, (pa, pb, *graph.take_packed(values, offsets, rows))
 
 
 def _both_directions(edges: tuple[np.ndarray, np.ndarray], parts: int):

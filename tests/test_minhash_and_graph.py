@@ -204,3 +204,13 @@ def test_split_by_partition_keeps_every_row_once():
     rejoined = np.sort(np.concatenate([arrays[0] for _, arrays in parts]))
     assert np.array_equal(rejoined, np.sort(keys)) and all(0 <= p < 7 for p, _ in parts)
     assert all(((arrays[0] % u64(7)) == p).all() and (arrays[1] == arrays[0] * u64(2)).all() for p, arrays in parts)
+
+
+@given(st.lists(st.lists(st.lists(st.integers(0, 2**32 - 1), max_size=5), max_size=4), max_size=4))
+def test_packed_lists_concatenate_and_take_like_plain_lists(parts):
+    packed = [graph.pack([np.array(x, dtype=np.uint32) for x in part]) for part in parts]
+    flat = [x for part in parts for x in part]
+    values, offsets = graph.concat_packed(packed)
+    assert [x.tolist() for x in graph.unpack(values, offsets)] == flat
+    rows = np.arange(len(flat))[::-1]
+    assert [x.tolist() for x in graph.unpack(*graph.take_packed(values, offsets, rows))] == flat[::-1]
