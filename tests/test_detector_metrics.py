@@ -1,0 +1,66 @@
+"""Quality measures and the stacker's arithmetic, against brute force and known cases."""
+import itertools
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from detectors.calibration import fit_isotonic, fit_logistic, sigmoid
+from detectors.metrics import auroc, expected_calibration_error, threshold_at_fpr, tpr_at_fpr
+
+
+def brute_auroc(scores, labels):
+    pos = [s for s, l in zip(scores, labels) if l]
+    neg = [s for s, l in zip(scores, labels) if not l]
+    wins = sum(1.0 if p > n else 0.5 if p == n else 0.0 for p, n in itertools.product(pos, neg))
+    return wins / (len(pos) * len(neg))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 5), st.booleans()), min_size=2, max_size=40))
+def test_auroc_equals_the_pairwise_definition_with_ties(rows):
+    scores, labels = np.array([r[0] for r in rows], float), np.array([r[1] for r in rows])
+    if labels.all() or not labels.any():
+        assert np.isnan(auroc(scores, labels))
+    else:
+        assert abs(auroc(scores, labels) - brute_auroc(scores, labels)) < 1e-12
+
+
+def test_tpr_at_fpr_never_lets_more_humans_through_than_allowed():
+    rng = np.random.default_rng(0)
+    human, machine = rng.normal(0, 1, 1000), rng.normal(2, 1, 1000)
+    scores, labels = np.r_[human, machine], np.r_[np.zeros(1000), np.ones(1000)]
+    t = threshold_at_fpr(scores, labels, 0.01)
+    assert (human > t).mean() <= 0.01
+    assert (human >= t).mean() > 0.01 - 1e-9  # and no stricter than needed
+    assert abs(tpr_at_fpr(scores, labels, 0.01) - (machine > t).mean()) < 1e-12
+    assert 0.2 < tpr_at_fpr(scores, labels, 0.01) < 0.6  # N(2,1) above the 99th percentile of N(0,1)
+
+
+def test_calibration_error_is_zero_when_probabilities_match_frequencies():
+    probabilities = np.repeat([0.05, 0.55, 0.95], 20)
+    labels = np.r_[np.zeros(19), 1, np.zeros(9), np.ones(11), np.zeros(1), np.ones(19)]
+    assert expected_calibration_error(probabilities, labels) < 1e-12
+    assert abs(expected_calibration_error(np.full(10, 0.9), np.zeros(10)) - 0.9) < 1e-12
+
+
+def test_logistic_regression_recovers_known_weights():
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(20000, 2))
+    y = rng.random(20000) < sigmoid(0.5 + 2.0 * x[:, 0] - 1.0 * x[:, 1])
+    model = fit_logistic(x, y, l2=1e-6)
+    raw_weights = model.weights / model.scale
+    assert np.allclose(raw_weights, [2.0, -1.0], atol=0.1)
+    assert abs(model.decision(np.zeros((1, 2)))[0] - 0.5) < 0.1
+
+
+def test_isotonic_calibration_is_monotone_and_bounded():
+    rng = np.random.default_rng(2)
+    scores = rng.normal(size=5000)
+    labels = rng.random(5000) < sigmoid(3 * scores)
+    calibrate = fit_isotonic(scores, labels)
+    grid = np.linspace(-4, 4, 200)
+    p = calibrate(grid)
+    assert np.all(np.diff(p) >= 0) and p.min() > 0 and p.max() < 1
+    assert abs(calibrate(np.array([0.0]))[0] - 0.5) < 0.1
+    assert expected_calibration_error(calibrate(scores), labels) < 0.02
