@@ -1,0 +1,46 @@
+"""The stack: folding once, features in order, calibrated probability, the date prior."""
+import datetime as dt
+
+import numpy as np
+
+from detectors.calibration import IsotonicCalibrator, LogisticModel
+from detectors.residue import ResidueDetector
+from detectors.stack import DATE_PRIOR_CUTOFF, DetectorStack, apply_date_prior
+
+UTC = dt.timezone.utc
+
+
+class LengthDetector:
+    name, version, feature_names = "length", "1", ("chars",)
+
+    def __init__(self):
+        self.seen = []
+
+    def features(self, texts):
+        self.seen.extend(texts)
+        return np.array([[len(t)] for t in texts], dtype=np.float32)
+
+
+def stack(detectors):
+    width = sum(len(d.feature_names) for d in detectors)
+    stacker = LogisticModel(np.zeros(width), np.ones(width), np.r_[np.ones(1), np.zeros(width - 1)], -10.0)
+    return DetectorStack(detectors, stacker, IsotonicCalibrator(np.array([-10.0, 10.0]), np.array([0.01, 0.99])))
+
+
+def test_detectors_see_folded_text_and_the_probability_follows_the_stacker():
+    length = LengthDetector()
+    scores = stack([length, ResidueDetector()]).score(["a\u200bb", "x" * 20, "As an AI language model, I cannot."])
+    assert length.seen[0] == "ab"  # the zero-width space was folded away before any detector ran
+    assert scores.feature_names == ("length.chars", "residue.residue_match")
+    assert scores.probability[1] > scores.probability[0]  # the toy stacker rewards length
+    assert scores.residue[2] is not None and scores.residue[0] is None
+
+
+def test_date_prior_lowers_only_texts_dated_before_the_cutoff():
+    p = np.array([0.5, 0.5, 0.5, 0.9], dtype=np.float32)
+    dates = [dt.datetime(2021, 5, 1, tzinfo=UTC), None, DATE_PRIOR_CUTOFF, dt.datetime(2019, 1, 1, tzinfo=UTC)]
+    out = apply_date_prior(p, dates, odds_ratio=0.05)
+    assert abs(out[0] - 0.05 / 1.05) < 1e-6      # odds 1 -> 0.05
+    assert out[1] == 0.5 and out[2] == 0.5        # undated, and dated at the cutoff: unchanged
+    assert abs(out[3] - 0.45 / 1.45) < 1e-6       # odds 9 -> 0.45
+    assert np.array_equal(apply_date_prior(p, dates, odds_ratio=1.0), p)
