@@ -7,13 +7,14 @@
 3. Verification (on by default) drops candidate edges whose two documents' shingle sets
    (or, optionally, signatures) are less similar than the threshold.
 4. Connected components label every linked document with its component's smallest key.
-5. Each component (its members meet in a batched shuffle by label) picks its kept copy: earliest known date, then lowest synthetic
-   probability (when known), then smallest id. The others are duplicates of it: exact
-   when their normalised text equals the kept copy's, near otherwise.
+5. Each component (its members meet in a batched shuffle by label) picks its kept copy:
+   earliest known date, then lowest synthetic probability (when known), then smallest id.
+   The others are duplicates of it: exact when their normalised text equals the kept
+   copy's, near otherwise.
 
 Output: batches of (key, DupInfo as a plain tuple), one per document; the texts are
-joined back once, in the writer. Rows cross shuffles as plain tuples: Beam encodes those natively but
-pickles NamedTuples one by one.
+joined back once, in the writer. Rows cross shuffles as plain tuples: Beam encodes those
+natively but pickles NamedTuples one by one.
 """
 from __future__ import annotations
 

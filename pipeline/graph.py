@@ -21,7 +21,7 @@ def empty_edges() -> tuple[np.ndarray, np.ndarray]:
 
 
 def concat(parts: Iterable[tuple[np.ndarray, ...]], width: int) -> tuple[np.ndarray, ...]:
-    """Column-wise concatenation of array tuples (each of `width` arrays)."""
+    """Column-wise concatenation of the first `width` arrays of each tuple."""
     parts = list(parts)
     if not parts:
         return tuple(np.zeros(0, U64) for _ in range(width))

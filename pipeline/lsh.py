@@ -156,7 +156,7 @@ def attach_end_sketches(element, parts: int):
     if not halves:
         return
     sketches = PartitionSketches(groups[SKETCHES])
-    ends, a, b, firsts = (np.concatenate([h[i] for h in halves]) for i in range(4))
+    ends, a, b, firsts = graph.concat(halves, 4)
     values, offsets = graph.pack(sketches.of(ends))
     for p, (pa, pb, pf, rows) in graph.split_by_partition(a, (a, b, firsts, np.arange(len(a))), parts):
         yield p, (pa, pb, pf, *graph.take_packed(values, offsets, rows))
@@ -176,7 +176,7 @@ class VerifyEdgesFn(beam.DoFn):
 
     def process(self, element):
         halves = list(element[1])
-        a, b, firsts = (np.concatenate([h[i] for h in halves]) for i in range(3))
+        a, b, firsts = graph.concat(halves, 3)
         values, offsets = graph.concat_packed([(h[3], h[4]) for h in halves])
         order = np.lexsort((~firsts, b, a))  # per edge: its first end's half, then its second's
         a, b, firsts = a[order], b[order], firsts[order]
