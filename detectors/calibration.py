@@ -23,7 +23,9 @@ class LogisticModel:
     bias: float
 
     def decision(self, x: np.ndarray) -> np.ndarray:
-        return self.bias + ((x - self.mean) / self.scale) @ self.weights
+        # a row-wise sum, not BLAS: gemv's result for a row can depend on the batch around it,
+        # and a document's score must not depend on its bundle
+        return self.bias + (((x - self.mean) / self.scale) * self.weights).sum(axis=1)
 
     def to_json(self) -> dict:
         return {"mean": self.mean.tolist(), "scale": self.scale.tolist(),
@@ -73,22 +75,30 @@ class IsotonicCalibrator:
         return cls(np.asarray(data["knots"], np.float64), np.asarray(data["values"], np.float64))
 
 
-def fit_isotonic(scores: np.ndarray, labels: np.ndarray, floor: float = 1e-4) -> IsotonicCalibrator:
-    """Pool-adjacent-violators on scores sorted ascending; probabilities kept inside
-    [floor, 1 - floor] so that a calibrated 0 or 1 never claims certainty."""
+def fit_isotonic(scores: np.ndarray, labels: np.ndarray, floor: float = 1e-4,
+                 weights: np.ndarray | None = None) -> IsotonicCalibrator:
+    """Pool-adjacent-violators on scores sorted ascending, with optional sample weights;
+    probabilities kept inside [floor, 1 - floor] so that a calibrated 0 or 1 never claims
+    certainty."""
     order = np.argsort(scores, kind="stable")
     xs, ys = np.asarray(scores, np.float64)[order], np.asarray(labels, np.float64)[order]
+    ws = np.ones(len(xs)) if weights is None else np.asarray(weights, np.float64)[order]
+    # equal scores become one point (their weighted mean label): knots must strictly increase
+    xs, first = np.unique(xs, return_index=True)
+    totals_at = np.add.reduceat(ws, first)
+    ys = np.add.reduceat(ys * ws, first) / np.maximum(totals_at, 1e-300)
+    ws = totals_at
     means: list[float] = []
-    weights: list[float] = []
+    totals: list[float] = []
     lows: list[float] = []
     highs: list[float] = []
-    for x, y in zip(xs.tolist(), ys.tolist()):
-        means.append(y), weights.append(1.0), lows.append(x), highs.append(x)
+    for x, y, w in zip(xs.tolist(), ys.tolist(), ws.tolist()):
+        means.append(y), totals.append(w), lows.append(x), highs.append(x)
         while len(means) > 1 and means[-2] >= means[-1]:
-            w = weights[-2] + weights[-1]
-            means[-2] = (means[-2] * weights[-2] + means[-1] * weights[-1]) / w
-            weights[-2], highs[-2] = w, highs[-1]
-            del means[-1], weights[-1], lows[-1], highs[-1]
+            total = totals[-2] + totals[-1]
+            means[-2] = (means[-2] * totals[-2] + means[-1] * totals[-1]) / total
+            totals[-2], highs[-2] = total, highs[-1]
+            del means[-1], totals[-1], lows[-1], highs[-1]
     knots = np.array([(lo + hi) / 2 for lo, hi in zip(lows, highs)])
     values = np.clip(np.array(means), floor, 1 - floor)
     return IsotonicCalibrator(knots, values)

@@ -48,15 +48,23 @@ def tpr_at_fpr(scores: np.ndarray, labels: np.ndarray, fpr: float) -> float:
     return float((scores[labels] > threshold_at_fpr(scores, labels, fpr)).mean())
 
 
-def expected_calibration_error(probabilities: np.ndarray, labels: np.ndarray, bins: int = 10) -> float:
+def class_balanced_weights(labels: np.ndarray) -> np.ndarray:
+    """Weights that give each class half the total: what a 50% machine prior looks like."""
+    labels = np.asarray(labels).astype(bool)
+    n_machine = max(int(labels.sum()), 1)
+    n_human = max(int((~labels).sum()), 1)
+    return np.where(labels, 0.5 / n_machine, 0.5 / n_human) * len(labels)
+
+
+def expected_calibration_error(probabilities: np.ndarray, labels: np.ndarray, bins: int = 10,
+                               weights: np.ndarray | None = None) -> float:
     """Mean |observed machine share - mean predicted probability| over equal-width bins,
-    weighted by bin size."""
+    weighted by bin size (or by the total of `weights` in the bin)."""
     probabilities, labels = _check(probabilities, labels)
     if len(probabilities) == 0:
         return float("nan")
+    w = np.ones(len(probabilities)) if weights is None else np.asarray(weights, np.float64)
     which = np.minimum((probabilities * bins).astype(np.int64), bins - 1)
-    counts = np.bincount(which, minlength=bins)
-    predicted = np.bincount(which, weights=probabilities, minlength=bins)
-    observed = np.bincount(which, weights=labels.astype(np.float64), minlength=bins)
-    used = counts > 0
-    return float(np.abs(observed[used] - predicted[used]).sum() / len(probabilities))
+    predicted = np.bincount(which, weights=w * probabilities, minlength=bins)
+    observed = np.bincount(which, weights=w * labels.astype(np.float64), minlength=bins)
+    return float(np.abs(observed - predicted).sum() / w.sum())

@@ -23,6 +23,9 @@ commands:
   run      run the pipeline: firsthand run --input GLOB --output DIR [options] [Beam options]
   demo     write the demo corpus: firsthand demo --output DIR
   schema   print the output tables' columns as Markdown
+  train-detector  train the synthetic-text detector stack from labelled JSON Lines
+  evaluate        score labelled JSON Lines with a detector stack (AUROC, TPR at FPR, calibration,
+                  per dataset/domain/generator, leave-one-dataset-out)
 
 `firsthand COMMAND --help` explains each command's options.
 """
@@ -109,7 +112,18 @@ def cmd_schema(argv: list[str]) -> int:
     return 0
 
 
-COMMANDS = {"run": cmd_run, "demo": cmd_demo, "schema": cmd_schema}
+def cmd_train_detector(argv: list[str]) -> int:
+    from pipeline.detector_commands import cmd_train_detector as command
+    return command(argv)
+
+
+def cmd_evaluate(argv: list[str]) -> int:
+    from pipeline.detector_commands import cmd_evaluate as command
+    return command(argv)
+
+
+COMMANDS = {"run": cmd_run, "demo": cmd_demo, "schema": cmd_schema,
+            "train-detector": cmd_train_detector, "evaluate": cmd_evaluate}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -16,7 +16,8 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
 from pipeline.write import DOCUMENTS, ERRORS, KEPT, REJECTED, TEMP_DIR, rename_into_place
-from schemas import REASON_EXACT_DUPLICATE, REASON_NEAR_DUPLICATE, SCHEMA_VERSION
+from schemas import (FLAG_CHATBOT_RESIDUE, FLAG_DETECTOR_FAILED, FLAG_DETECTOR_UNSUPPORTED, REASON_CHATBOT_RESIDUE,
+                     REASON_EXACT_DUPLICATE, REASON_NEAR_DUPLICATE, REASON_SYNTHETIC, SCHEMA_VERSION)
 
 MANIFEST = "manifest.json"
 FAILED_MANIFEST = "manifest.failed.json"
@@ -48,6 +49,24 @@ def _dedup_steps(reports: Iterable[dict[str, Any]]) -> dict[str, Any]:
             "converged_in_distributed_rounds": finish.get("finished_on_one_worker_nodes", 0) == 0,
         },
     }
+
+
+def _detect_stage(run_info: dict[str, Any], outputs: list[dict[str, Any]], reasons: Counter[str],
+                  flags: Counter[str]) -> dict[str, Any]:
+    detect = run_info.get("config", {}).get("detect", {})
+    documents = [r for r in outputs if r["table"] != ERRORS]
+    scored = sum(r.get("synthetic_scored", 0) for r in documents)
+    with_probability = sum(r.get("synthetic_with_probability", 0) for r in documents)
+    total = sum(r.get("synthetic_probability_sum", 0.0) for r in documents)
+    return {"enabled": bool(detect.get("enabled")), "model": run_info.get("detector"),
+            "threshold": detect.get("threshold"), "policy": detect.get("policy"),
+            "scored": scored, "with_probability": with_probability,
+            "mean_synthetic_probability": round(total / with_probability, 4) if with_probability else None,
+            "rejected_synthetic": reasons.get(REASON_SYNTHETIC, 0),
+            "rejected_chatbot_residue": reasons.get(REASON_CHATBOT_RESIDUE, 0),
+            "chatbot_residue_flags": flags.get(FLAG_CHATBOT_RESIDUE, 0),
+            "unsupported_language": flags.get(FLAG_DETECTOR_UNSUPPORTED, 0),
+            "failed": flags.get(FLAG_DETECTOR_FAILED, 0)}
 
 
 def build_manifest(reports: Iterable[dict[str, Any]], run_info: dict[str, Any]) -> dict[str, Any]:
@@ -103,6 +122,7 @@ def build_manifest(reports: Iterable[dict[str, Any]], run_info: dict[str, Any]) 
                   "near_duplicates": reasons.get(REASON_NEAR_DUPLICATE, 0),
                   "id_collisions_resolved": flags.get("id_collision", 0),
                   **_dedup_steps(r for r in reports if r["report"] == "dedup")},
+        "detect": _detect_stage(run_info, outputs, reasons, flags),
         "write": {t: {"files": len(by_table[t]), "rows": rows(t)} for t in by_table},
     }
     accounting = {

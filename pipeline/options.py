@@ -11,17 +11,15 @@ import yaml
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from detectors.minhash import CHAR, WORD, MinHashConfig, bands_rows_for_threshold
+from pipeline.errors import ConfigError
 from pipeline.fields import PRESETS, FieldMapping, mapping_from
 from pipeline.formats import FORMATS
+from pipeline.detect import DEFAULT_BATCH, DEFAULT_THRESHOLD, POLICIES, DetectConfig
 from pipeline.lsh import VERIFY_CHOICES, VERIFY_SHINGLES, DedupConfig
 
 MODES = ("filter", "tag")
 DEFAULT_SHARD_INPUT_MB = 64
 DEFAULT_MAX_RECORD_BYTES = 64 << 20
-
-
-class ConfigError(ValueError):
-    """A configuration the pipeline refuses, with what to change."""
 
 
 def _both(name: str) -> list[str]:
@@ -61,6 +59,7 @@ class FirsthandOptions(PipelineOptions):
         add(*_both("overwrite"), dest="overwrite", action="store_true",
             help="Replace an earlier firsthand run in --output.")
         _add_dedup_args(add)
+        _add_detector_args(add)
 
 
 _DEFAULT_MINHASH = MinHashConfig()
@@ -97,6 +96,39 @@ def _add_dedup_args(add) -> None:
     add(*_both("dedup_partitions"), dest="dedup_partitions", type=int, default=0,
         help="Partitions of the batched dedup shuffles; 0: twice the output shards, at least 8. "
              "Results do not depend on it. (default: 0)")
+
+
+def _add_detector_args(add) -> None:
+    add(*_both("detectors"), dest="detectors", default="on", choices=("on", "off"),
+        help="Score every document for machine-written text (calibrated probability, signals, chatbot "
+             "residue). (default: on)")
+    add(*_both("detector_model"), dest="detector_model", default=None,
+        help="Detector stack folder written by `firsthand train-detector`, on any Beam filesystem. "
+             "(default: the model shipped with firsthand)")
+    add(*_both("synthetic_threshold"), dest="synthetic_threshold", type=float, default=DEFAULT_THRESHOLD,
+        help="With --synthetic-policy reject, documents whose synthetic_probability is at or above this "
+             f"are rejected with reason `synthetic`. (default: {DEFAULT_THRESHOLD})")
+    add(*_both("synthetic_policy"), dest="synthetic_policy", default="reject", choices=POLICIES,
+        help="reject: reject documents at or above --synthetic-threshold, or with chatbot residue. "
+             "weight: reject none for it; write sample_weight = 1 - synthetic_probability (0 with chatbot "
+             "residue). (default: reject)")
+    add(*_both("date_prior_odds"), dest="date_prior_odds", type=float, default=None,
+        help="Multiply the odds of being machine-written by this for documents dated before 30 Nov 2022 "
+             "(ChatGPT's release); 1 switches the date prior off. (default: the model's, 0.05)")
+    add(*_both("detector_batch"), dest="detector_batch", type=int, default=DEFAULT_BATCH,
+        help=f"Documents per scoring batch. (default: {DEFAULT_BATCH})")
+
+
+def detect_config_from(o: "FirsthandOptions") -> DetectConfig:
+    if not 0.0 < o.synthetic_threshold < 1.0:
+        raise ConfigError(f"--synthetic-threshold must be in (0, 1) (probabilities stop at 0.9999), "
+                          f"got {o.synthetic_threshold}")
+    if o.date_prior_odds is not None and not 0.0 < o.date_prior_odds <= 1.0:
+        raise ConfigError(f"--date-prior-odds must be in (0, 1] (1 switches the prior off), got {o.date_prior_odds}")
+    if o.detector_batch < 1:
+        raise ConfigError(f"--detector-batch must be at least 1, got {o.detector_batch}")
+    return DetectConfig(enabled=o.detectors == "on", model=o.detector_model, threshold=o.synthetic_threshold,
+                        policy=o.synthetic_policy, date_prior_odds=o.date_prior_odds, batch=o.detector_batch)
 
 
 def dedup_config_from(o: "FirsthandOptions") -> DedupConfig:
@@ -141,6 +173,7 @@ class RunConfig:
     html_main_content: bool
     overwrite: bool
     dedup: DedupConfig
+    detect: DetectConfig
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -170,7 +203,7 @@ def config_from_options(options: PipelineOptions) -> RunConfig:
         inputs=tuple(o.input), output=o.output.rstrip("/"), mode=o.mode, mapping=mapping,
         preset=o.preset, format=o.format, num_shards=o.num_shards, shard_input_mb=o.shard_input_mb,
         max_record_bytes=o.max_record_bytes, html_main_content=o.html_extraction == "main",
-        overwrite=o.overwrite, dedup=dedup_config_from(o),
+        overwrite=o.overwrite, dedup=dedup_config_from(o), detect=detect_config_from(o),
     )
 
 

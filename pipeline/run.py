@@ -20,6 +20,7 @@ from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
 
 from pipeline.dedup import Duplicates
+from pipeline.detect import ScoreDocuments, load_configured_stack
 from pipeline.documents import SourceFile
 from pipeline.formats import detect_format
 from pipeline.manifest import FAILED_MANIFEST, MANIFEST, AccountingError, WriteManifest, temp_name, write_json
@@ -115,12 +116,28 @@ def build_pipeline(p: beam.Pipeline, config: RunConfig, sources: list[SourceFile
     """read -> dedup (exact and near) -> join at write; errors to their own shards; manifest last."""
     read = p | "Read" >> ReadDocuments(sources, config.mapping, config.max_record_bytes, config.html_main_content)
     documents = read.documents
+    if config.detect.enabled:
+        documents = documents | "Detect" >> ScoreDocuments(config.detect)
     dedup, dedup_reports = documents | "Dedup" >> Duplicates(config.dedup)
-    document_reports = (documents, dedup) | "WriteDocuments" >> WriteDocuments(config.output, num_shards, config.mode)
+    document_reports = ((documents, dedup)
+                        | "WriteDocuments" >> WriteDocuments(config.output, num_shards, config.mode, config.detect))
     error_reports = read[ERRORS] | "WriteErrors" >> WriteErrors(config.output, num_shards)
     ((read[REPORTS], dedup_reports, document_reports, error_reports)
      | "AllReports" >> beam.Flatten()
      | "Manifest" >> WriteManifest(config.output, run_info))
+
+
+def _check_detector(config: RunConfig) -> dict[str, Any] | None:
+    """Load the detector stack once before the run, so a bad model folder fails up front."""
+    if not config.detect.enabled:
+        return None
+    from detectors.stack import ModelFileError
+    try:
+        stack = load_configured_stack(config.detect)
+    except ModelFileError as error:
+        raise ConfigError(f"--detector-model: {error}") from None
+    return {"version": stack.version, "stack_sha256": stack.digest, "versions": stack.versions,
+            "date_prior_odds": stack.date_prior_odds, "trained_on": stack.about.get("datasets")}
 
 
 def beam_options(beam_args: list[str], workers: int | None) -> PipelineOptions:
@@ -182,6 +199,9 @@ def check_metrics(manifest: dict[str, Any], counters: dict[str, int]) -> None:
     }
     expected = {"read": counts["read"], "errors": counts["errors"],
                 "documents": counts["kept"] + counts["rejected"]}
+    detect = manifest["stages"].get("detect", {})
+    if detect.get("enabled"):
+        pairs["scored"], expected["scored"] = counters.get("detect.scored", 0), detect["scored"]
     if pairs != expected:
         raise AccountingError(f"Beam metrics {pairs} disagree with the manifest {expected}")
 
@@ -204,8 +224,13 @@ def run(argv: list[str], workers: int | None = None) -> dict[str, Any]:
     num_shards = config.num_shards or auto_num_shards(sources, config.shard_input_mb)
     if not config.dedup.partitions:
         config = dataclasses.replace(config, dedup=dataclasses.replace(config.dedup, partitions=max(8, 2 * num_shards)))
+    detector = _check_detector(config)
+    if detector is not None:   # workers must load exactly the stack checked here
+        config = dataclasses.replace(config, detect=dataclasses.replace(config.detect,
+                                                                        expected_sha256=detector["stack_sha256"]))
     run_info = {
         "firsthand_version": _versions()["firsthand"],
+        "detector": detector,
         "started_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "config": {**config.to_dict(), "num_shards": num_shards},
         "beam_options": options.get_all_options(drop_default=True),
@@ -240,6 +265,20 @@ def run(argv: list[str], workers: int | None = None) -> dict[str, Any]:
     return manifest
 
 
+def _detect_summary(detect: dict[str, Any]) -> list[str]:
+    if not detect.get("enabled"):
+        return ["  synthetic-text detectors: off"]
+    mean = detect["mean_synthetic_probability"]
+    return [f"  machine-written: mean probability {mean:.1%} over {detect['with_probability']:,} of "
+            f"{detect['scored']:,} scored documents"
+            if mean is not None else "  machine-written: no document scored",
+            (f"  {detect['rejected_synthetic']:,} rejected at or above {detect['threshold']}, "
+             if detect["policy"] == "reject" else "  weighted by 1 - probability (weight policy), ")
+            + f"{detect['chatbot_residue_flags']:,} with chatbot residue, "
+            f"{detect['unsupported_language']:,} not English enough to judge"
+            + (f", {detect['failed']:,} failed (see the log)" if detect.get("failed") else "")]
+
+
 def summary(manifest: dict[str, Any], output: str) -> str:
     """A few lines for the terminal: what the run did."""
     c = manifest["counts"]
@@ -254,6 +293,7 @@ def summary(manifest: dict[str, Any], output: str) -> str:
         f"  rejected {c['rejected']:,}{detail(c['rejected_by_reason'])}",
         f"  errors   {c['errors']:,}{detail(c['errors_by_kind'])}",
         f"  duplicate clusters: {manifest['stages']['dedup']['clusters_with_duplicates']:,}",
+        *_detect_summary(manifest["stages"].get("detect", {})),
         f"accounting: read {c['read']:,} = kept + rejected + errors "
         f"({'balanced' if manifest['accounting']['balanced'] else 'NOT balanced'})",
         f"output: {output} (manifest.json lists every file)",

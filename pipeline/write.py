@@ -20,6 +20,7 @@ from apache_beam.metrics import Metrics
 
 from pipeline.dedup import DupInfo
 from pipeline.decisions import decide
+from pipeline.detect import DetectConfig
 from pipeline.read import NAMESPACE
 from schemas import DECISION_KEEP, ERROR_COLUMN_NAMES, document_schema, error_schema
 
@@ -67,15 +68,20 @@ def _table_report(table: str, name: str, rows: list[dict[str, Any]], size: int) 
         "decisions": dict(Counter(row["decision"] for row in rows)),
         "reasons": dict(reasons), "flags": dict(flags),
         "duplicate_clusters": sum(1 for row in rows if row["dup_is_representative"] and row["dup_cluster_size"] > 1),
+        "synthetic_scored": sum(1 for row in rows if row["detector_version"] is not None),
+        "synthetic_with_probability": sum(1 for row in rows if row["synthetic_probability"] is not None),
+        "synthetic_probability_sum": sum(row["synthetic_probability"] for row in rows
+                                         if row["synthetic_probability"] is not None),
     }
 
 
 class WriteDocumentShardFn(beam.DoFn):
     """Joins one shard's documents with their dedup outcomes, decides, sorts and writes."""
 
-    def __init__(self, output: str, mode: str):
+    def __init__(self, output: str, mode: str, detect: DetectConfig):
         self._output = output
         self._mode = mode
+        self._detect = detect
         self._rows = {t: Metrics.counter(NAMESPACE, f"write.{t}") for t in (KEPT, REJECTED, DOCUMENTS)}
 
     def process(self, element: tuple[int, dict[str, Iterable[Any]]]) -> Iterator[dict[str, Any]]:
@@ -86,7 +92,7 @@ class WriteDocumentShardFn(beam.DoFn):
             if doc["key"] not in outcomes:
                 raise RuntimeError(f"internal error: no dedup outcome for {doc['source_file']} "
                                    f"record {doc['source_position']}; please report this")
-            rows.append(decide(doc, DupInfo(*outcomes[doc["key"]])))
+            rows.append(decide(doc, DupInfo(*outcomes[doc["key"]]), self._detect))
         rows.sort(key=lambda r: r["id"])
         if self._mode == "tag":
             tables = {DOCUMENTS: rows}
@@ -134,9 +140,9 @@ def _by_shard(outcomes: list[tuple[int, tuple]], num_shards: int) -> Iterator[tu
 class WriteDocuments(beam.PTransform):
     """(documents, batches of dedup outcomes) -> kept/ and rejected/ shards (tag mode: documents/); yields reports."""
 
-    def __init__(self, output: str, num_shards: int, mode: str):
+    def __init__(self, output: str, num_shards: int, mode: str, detect: DetectConfig):
         super().__init__()
-        self._output, self._num_shards, self._mode = output, num_shards, mode
+        self._output, self._num_shards, self._mode, self._detect = output, num_shards, mode, detect
 
     def expand(self, inputs):
         documents, dedup = inputs
@@ -144,7 +150,7 @@ class WriteDocuments(beam.PTransform):
         return ({"documents": documents | "ShardDocuments" >> beam.Map(lambda d: (d["key"] % n, d)),
                  "dedup": dedup | "ShardOutcomes" >> beam.FlatMap(_by_shard, n)}
                 | "JoinByShard" >> beam.CoGroupByKey()
-                | "WriteShards" >> beam.ParDo(WriteDocumentShardFn(self._output, self._mode)))
+                | "WriteShards" >> beam.ParDo(WriteDocumentShardFn(self._output, self._mode, self._detect)))
 
 
 class WriteErrors(beam.PTransform):

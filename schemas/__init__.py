@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
-SCHEMA_VERSION = "1.1.0"
+SCHEMA_VERSION = "1.2.0"
 SCHEMA_VERSION_KEY = b"firsthand.schema_version"
 TABLE_KEY = b"firsthand.table"
 
@@ -32,11 +32,17 @@ DECISION_KEEP = "keep"
 DECISION_REJECT = "reject"
 REASON_EXACT_DUPLICATE = "exact_duplicate"
 REASON_NEAR_DUPLICATE = "near_duplicate"
-REJECT_REASONS: tuple[str, ...] = (REASON_EXACT_DUPLICATE, REASON_NEAR_DUPLICATE)
+REASON_SYNTHETIC = "synthetic"              # synthetic_probability at or above the run's threshold
+REASON_CHATBOT_RESIDUE = "chatbot_residue"  # a phrase only a chat assistant writes (hard evidence)
+REJECT_REASONS: tuple[str, ...] = (REASON_EXACT_DUPLICATE, REASON_NEAR_DUPLICATE, REASON_SYNTHETIC,
+                                   REASON_CHATBOT_RESIDUE)
 
 # Flags written to `flags`: facts about a document worth knowing, not reasons to drop it.
 FLAG_ID_COLLISION = "id_collision"
 FLAG_DATE_UNPARSEABLE = "date_unparseable"
+FLAG_CHATBOT_RESIDUE = "chatbot_residue"
+FLAG_DETECTOR_UNSUPPORTED = "detector_unsupported_language"
+FLAG_DETECTOR_FAILED = "detector_failed"
 
 
 def _list_of(item: pa.DataType) -> pa.DataType:
@@ -85,23 +91,36 @@ DOCUMENT_COLUMNS: tuple[Column, ...] = (
            "True for the one document of its cluster that is kept: earliest known date, "
            "then lowest `synthetic_probability` (when scored), then smallest id."),
     Column("synthetic_probability", pa.float32(), True,
-           "Calibrated probability that the text is machine-written. Null until the "
-           "synthetic-text detectors are enabled."),
+           "Calibrated probability that the text is machine-written, for a 50% prior, with the "
+           "date prior applied when `date` is before the cutoff. Null when the detectors are "
+           "off, or for text they cannot judge (`detector_unsupported_language`)."),
     Column("synthetic_signals", _list_of(SIGNAL_TYPE), True,
-           "Per-detector scores behind `synthetic_probability` (name, score). Null until "
-           "the detectors are enabled."),
+           "Every detector feature behind `synthetic_probability`, as (`detector.feature`, "
+           "score): e.g. `ngram.ngram_machine_logit` (fastText log-odds), "
+           "`lexicon.llm_vocab_rate` (LLM style words per 1,000 words), `residue.residue_match`. "
+           "Null when the detectors are off."),
+    Column("synthetic_evidence", pa.string(), True,
+           "The chatbot-residue phrase found in the text (canonical form), if any."),
+    Column("detector_version", pa.string(), True,
+           "The detector stack that scored the row: stack sha256 prefix and each detector's "
+           "version. Null when the detectors are off."),
     Column("flags", _list_of(pa.string()), False,
            "Facts worth knowing that are not reasons to drop: `id_collision`, "
-           "`date_unparseable`."),
+           "`date_unparseable`, `chatbot_residue`, `detector_unsupported_language` (the text "
+           "is not English enough for the detectors; no probability), `detector_failed` (a "
+           "detector raised on this text; no probability, the run went on)."),
     Column("decision", pa.string(), False,
            "`keep` or `reject`. In tag mode every document is written and this says what "
            "filter mode would have done."),
     Column("reasons", _list_of(pa.string()), False,
            "Why the document is rejected (empty when kept): `exact_duplicate` (same "
-           "normalised text as the kept copy `dup_cluster_id`) or `near_duplicate` (in its "
-           "cluster, with different text)."),
+           "normalised text as the kept copy `dup_cluster_id`), `near_duplicate` (in its "
+           "cluster, with different text), `synthetic` (`synthetic_probability` at or above "
+           "--synthetic-threshold) or `chatbot_residue` (see `synthetic_evidence`)."),
     Column("sample_weight", pa.float32(), False,
-           "Suggested training weight in [0, 1]: 1.0 for kept documents, 0.0 for rejected ones."),
+           "Suggested training weight in [0, 1]: 0.0 for rejected documents; for kept ones "
+           "1.0, or with --synthetic-policy weight, 1 - `synthetic_probability` (0.0 with "
+           "chatbot residue, 1.0 when unscored)."),
 )
 
 ERROR_COLUMNS: tuple[Column, ...] = (

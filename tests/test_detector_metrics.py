@@ -2,6 +2,7 @@
 import itertools
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -64,3 +65,9 @@ def test_isotonic_calibration_is_monotone_and_bounded():
     assert np.all(np.diff(p) >= 0) and p.min() > 0 and p.max() < 1
     assert abs(calibrate(np.array([0.0]))[0] - 0.5) < 0.1
     assert expected_calibration_error(calibrate(scores), labels) < 0.02
+
+
+def test_isotonic_merges_tied_scores_into_one_knot():
+    calibrate = fit_isotonic(np.array([0.0, 0.0, 0.0, 1.0, 1.0]), np.array([0, 1, 1, 1, 1]))
+    assert np.all(np.diff(calibrate.knots) > 0)
+    assert calibrate(np.array([0.0]))[0] == pytest.approx(2 / 3)

@@ -2,10 +2,11 @@
 import datetime as dt
 
 import numpy as np
+import pytest
 
 from detectors.calibration import IsotonicCalibrator, LogisticModel
 from detectors.residue import ResidueDetector
-from detectors.stack import DATE_PRIOR_CUTOFF, DetectorStack, apply_date_prior
+from detectors.stack import DATE_PRIOR_CUTOFF, DetectorStack, ModelFileError, Stacker, apply_date_prior
 
 UTC = dt.timezone.utc
 
@@ -21,10 +22,12 @@ class LengthDetector:
         return np.array([[len(t)] for t in texts], dtype=np.float32)
 
 
-def stack(detectors):
-    width = sum(len(d.feature_names) for d in detectors)
-    stacker = LogisticModel(np.zeros(width), np.ones(width), np.r_[np.ones(1), np.zeros(width - 1)], -10.0)
-    return DetectorStack(detectors, stacker, IsotonicCalibrator(np.array([-10.0, 10.0]), np.array([0.01, 0.99])))
+def stack(detectors, high=1e9):
+    names = tuple(f"{d.name}.{f}" for d in detectors for f in d.feature_names)
+    width = len(names)
+    logistic = LogisticModel(np.zeros(width), np.ones(width), np.r_[np.ones(1), np.zeros(width - 1)], -10.0)
+    calibrator = IsotonicCalibrator(np.array([-10.0, 10.0]), np.array([0.01, 0.99]))
+    return DetectorStack(detectors, Stacker(names, np.full(width, -1e9), np.full(width, high), logistic, calibrator))
 
 
 def test_detectors_see_folded_text_and_the_probability_follows_the_stacker():
@@ -44,3 +47,28 @@ def test_date_prior_lowers_only_texts_dated_before_the_cutoff():
     assert out[1] == 0.5 and out[2] == 0.5        # undated, and dated at the cutoff: unchanged
     assert abs(out[3] - 0.45 / 1.45) < 1e-6       # odds 9 -> 0.45
     assert np.array_equal(apply_date_prior(p, dates, odds_ratio=1.0), p)
+
+
+def test_stacker_inputs_are_clipped_to_the_training_range():
+    length = LengthDetector()
+    clipped = stack([length], high=12.0).score(["x" * 12, "x" * 5000]).probability
+    assert clipped[0] == clipped[1]            # 5,000 chars counts as 12: an outlier cannot dominate
+    unclipped = stack([length]).score(["x" * 12, "x" * 5000]).probability
+    assert unclipped[1] > unclipped[0]
+
+
+def test_a_stacker_needing_a_feature_no_detector_gives_is_refused():
+    with pytest.raises(ModelFileError, match="length.chars"):
+        DetectorStack([ResidueDetector()], stack([LengthDetector()]).stacker)
+
+
+def test_non_english_text_is_gated_not_scored():
+    from detectors.style import StyleDetector
+    english = "The committee said that it would not be able to finish the report before the end of the year. " * 3
+    russian = "Комитет заявил, что не сможет закончить доклад до конца года, потому что данных пока нет. " * 3
+    indonesian = "Pemerintah daerah akan membangun jembatan baru tahun depan untuk menghubungkan dua desa itu. " * 3
+    short_russian = "Встреча жильцов в четверг вечером."
+    scores = stack([LengthDetector(), StyleDetector()]).score([english, russian, indonesian, short_russian, "Да."])
+    # Latin-script Indonesian is caught by its missing English function words; Cyrillic by its
+    # script even when short; two letters are too few to judge
+    assert scores.supported.tolist() == [True, False, False, False, True]
