@@ -6,19 +6,11 @@ import os
 import pytest
 
 from detectors.minhash import jaccard, shingles
-from pipeline.demo import write_demo
 from pipeline.options import ConfigError
 from pipeline.run import run
 from tests.helpers import jsonl_bytes, manifest, read_rows, write
 
 SHARED_WEB = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "web")
-
-
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("demo")
-    write_demo(str(folder))
-    return str(folder)
 
 
 @pytest.fixture(scope="module")

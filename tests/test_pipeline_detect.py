@@ -1,19 +1,11 @@
 """The detector stage in the pipeline: columns, reasons, policies, the date prior, the manifest."""
 import pytest
 
-from pipeline.demo import write_demo
 from pipeline.options import ConfigError
 from pipeline.run import run
 from tests.helpers import jsonl_bytes, manifest, read_rows, write
 
 pytest.importorskip("fasttext")
-
-
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("demo")
-    write_demo(str(folder))
-    return str(folder)
 
 
 @pytest.fixture(scope="module")
