@@ -32,7 +32,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from detectors.evaluation import evaluate, leave_one_dataset_out, quality  # noqa: E402
+from detectors.evaluation import (evaluate, leave_one_dataset_out, quality, report_scores,  # noqa: E402
+                                  score_texts)
 from detectors.labelled import read_labelled  # noqa: E402
 from detectors.metrics import threshold_at_fpr  # noqa: E402
 from detectors.stack import default_stack_folder, load_stack  # noqa: E402
@@ -41,17 +42,7 @@ from detectors.training import TrainSettings  # noqa: E402
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "detector"
 
 
-def scores(stack, texts, batch=512):
-    probability, supported = [], []
-    for i in range(0, len(texts), batch):
-        s = stack.score(texts[i:i + batch])
-        probability.append(s.probability)
-        supported.append(s.supported)
-    return np.concatenate(probability), np.concatenate(supported)
-
-
-def fairness(stack, dev, threshold) -> dict:
-    p, _ = scores(stack, dev.texts)
+def fairness(p: np.ndarray, dev, threshold) -> dict:
     y = dev.y
     pooled = threshold_at_fpr(p, y, 0.01)
     human = y == 0
@@ -76,7 +67,7 @@ def fairness(stack, dev, threshold) -> dict:
 
 def languages(stack) -> dict:
     data = read_labelled([str(DATA / "multilingual.jsonl.zst")])
-    p, supported = scores(stack, data.texts)
+    p, _, supported = score_texts(stack, data.texts)
     y = data.y
     domain = data.column("domain")
     return {"rows": len(data), "declined_by_language_gate": int((~supported).sum()),
@@ -112,15 +103,14 @@ def main() -> int:
     dev = read_labelled([str(DATA / "dev.jsonl.zst")])
     report: dict = {"model": args.model, "stack": stack.version}
     say("dev")
-    report["dev"] = evaluate(stack, dev)
+    dev_scores = score_texts(stack, dev.texts)
+    report["dev"] = report_scores(dev, *dev_scores)
     say("attacks")
     attacks = read_labelled([str(DATA / "attacks.jsonl.zst")])
-    humans = dev.subset(dev.y == 0)
-    for name in ("texts", "labels", "dataset", "domain", "generator"):
-        getattr(attacks, name).extend(getattr(humans, name))
+    attacks.extend(dev.subset(dev.y == 0))
     report["attacks"] = evaluate(stack, attacks)
     say("fairness, languages, throughput")
-    report["fairness"] = fairness(stack, dev, args.threshold)
+    report["fairness"] = fairness(dev_scores[0], dev, args.threshold)
     report["languages"] = languages(stack)
     report["throughput"] = throughput(stack, dev, args.repeats)
     if not args.skip_lodo:

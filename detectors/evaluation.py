@@ -71,9 +71,14 @@ def group_report(probability: np.ndarray, data: LabelledTexts) -> dict:
 
 
 def evaluate(stack, data: LabelledTexts, progress: Progress | None = None) -> dict:
-    """Metrics use every row's probability, including rows the language gate would decline
-    in a run (counted in `declined_by_language_gate`)."""
-    probability, docs_per_second, supported = score_texts(stack, data.texts, progress=progress)
+    return report_scores(data, *score_texts(stack, data.texts, progress=progress))
+
+
+def report_scores(data: LabelledTexts, probability: np.ndarray, docs_per_second: float,
+                  supported: np.ndarray) -> dict:
+    """The evaluation report of scores from `score_texts`. Metrics use every row's probability,
+    including rows the language gate would decline in a run (counted in
+    `declined_by_language_gate`)."""
     return {"pooled": quality(probability, data.y), **group_report(probability, data),
             "declined_by_language_gate": int((~supported).sum()),
             "docs_per_second_one_process": round(docs_per_second, 1)}
@@ -84,7 +89,6 @@ def leave_one_dataset_out(train: LabelledTexts, test: LabelledTexts, settings,
     """For each dataset of `test`: train a whole stack on `train` without that dataset, score
     the dataset's `test` rows. The honest estimate of quality on text never seen."""
     from detectors.training import train_stack
-    from detectors.stack import DetectorStack
     say = progress or (lambda message: None)
     results = {}
     for held_out in sorted(set(test.dataset)):
@@ -93,7 +97,7 @@ def leave_one_dataset_out(train: LabelledTexts, test: LabelledTexts, settings,
             continue
         say(f"leave out {held_out}: train on {len(rest)} rows")
         trained = train_stack(rest, settings, progress=lambda m: say(f"  {held_out}: {m}"))
-        stack = DetectorStack(trained.detectors, trained.stacker)
+        stack = trained.stack()
         target = test.subset(test.column("dataset") == held_out)
         probability, _, _ = score_texts(stack, target.texts)
         results[held_out] = quality(probability, target.y)

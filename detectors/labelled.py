@@ -49,6 +49,11 @@ class LabelledTexts:
         return LabelledTexts(pick(self.texts), pick(self.labels), pick(self.dataset), pick(self.domain),
                              pick(self.generator), read=len(index))
 
+    def extend(self, other: "LabelledTexts") -> None:
+        """Append `other`'s rows (e.g. the human rows of another file)."""
+        for name in ("texts", "labels") + GROUP_FIELDS:
+            getattr(self, name).extend(getattr(other, name))
+
     def column(self, name: str) -> np.ndarray:
         return np.asarray(getattr(self, name), dtype=object)
 

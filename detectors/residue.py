@@ -137,7 +137,12 @@ class ResidueDetector:
         return [_first_match(text) for text in texts]
 
     def features(self, texts: Sequence[str]) -> np.ndarray:
-        flags = np.fromiter((_first_match(text) is not None for text in texts), dtype=np.float32, count=len(texts))
+        return self.features_of(self.matches(texts))
+
+    @staticmethod
+    def features_of(matches: Sequence[str | None]) -> np.ndarray:
+        """The feature column from `matches` output, for callers that need both."""
+        flags = np.fromiter((m is not None for m in matches), dtype=np.float32, count=len(matches))
         return flags.reshape(-1, 1)
 
 

@@ -123,18 +123,26 @@ class DetectorStack:
         self.about: dict = {}
         self.stacker.design(np.zeros((0, len(self.feature_names))), self.feature_names)  # fail early
 
-    def features(self, texts: Sequence[str]) -> tuple[np.ndarray, list[str]]:
+    def features(self, texts: Sequence[str]) -> tuple[np.ndarray, list[str], list[str | None]]:
+        """Every detector's features, the folded texts, and each text's chatbot-residue phrase
+        (a detector with `matches` searches each text once, for its feature and its evidence)."""
         folded = [fold_for_detection(t) for t in texts]
-        columns = [d.features(folded) for d in self.detectors]
-        return (np.concatenate(columns, axis=1) if columns else np.zeros((len(texts), 0), np.float32)), folded
+        matches: list[str | None] = [None] * len(texts)
+        columns = []
+        for d in self.detectors:
+            if hasattr(d, "matches"):
+                matches = d.matches(folded)
+                columns.append(d.features_of(matches))
+            else:
+                columns.append(d.features(folded))
+        features = np.concatenate(columns, axis=1) if columns else np.zeros((len(texts), 0), np.float32)
+        return features, folded, matches
 
     def score(self, texts: Sequence[str], dates: Sequence[dt.datetime | None] | None = None) -> StackScores:
-        features, folded = self.features(texts)
+        features, folded, matches = self.features(texts)
         probability = self.stacker.probability(features, self.feature_names)
         if dates is not None:
             probability = apply_date_prior(probability, dates, self.date_prior_odds)
-        residue = next((d for d in self.detectors if d.name == "residue"), None)
-        matches = residue.matches(folded) if residue is not None else [None] * len(texts)
         supported = np.ones(len(texts), dtype=bool)
         lengths = np.fromiter(map(len, folded), dtype=np.int64, count=len(folded))
         if _GATE_FEATURE in self.feature_names:

@@ -29,7 +29,7 @@ import numpy as np
 from detectors.calibration import fit_isotonic, fit_logistic
 from detectors.labelled import LabelledTexts
 from detectors.metrics import auroc, class_balanced_weights, expected_calibration_error, tpr_at_fpr
-from detectors.stack import NGRAM_FILE, STACK_FILE, Stacker, build_detectors, stack_document
+from detectors.stack import NGRAM_FILE, STACK_FILE, DetectorStack, Stacker, build_detectors, stack_document
 from detectors.textnorm import fold_for_detection
 
 NGRAM_FEATURE = "ngram.ngram_machine_logit"
@@ -60,6 +60,10 @@ class TrainedStack:
     feature_names: list[str]
     folds: np.ndarray
     report: dict = field(default_factory=dict)
+
+    def stack(self) -> DetectorStack:
+        """The trained stack, ready to score (as `load_stack` would give it after `write_stack`)."""
+        return DetectorStack(self.detectors, self.stacker)
 
 
 def group_folds(texts: list[str], folds: int) -> np.ndarray:

@@ -18,7 +18,7 @@ def _progress(quiet: bool):
     return say
 
 
-def _read(paths: list[str], limit: int | None, say):
+def _load(paths: list[str], limit: int | None, say):
     from detectors.labelled import read_labelled
     try:
         data = read_labelled(paths, limit=limit)
@@ -27,9 +27,18 @@ def _read(paths: list[str], limit: int | None, say):
     say(f"read {data.read} rows from {len(paths)} file(s): {len(data)} usable, {data.bad} bad")
     for problem in data.problems:
         say(f"  skipped {problem}")
+    return data
+
+
+def _need_both_labels(data, what: str) -> None:
     if len(set(data.labels)) < 2:
-        raise ConfigError(f"{', '.join(paths)} must hold both human and machine rows with text "
+        raise ConfigError(f"{what} must hold both human and machine rows with text "
                           f"({len(data)} usable rows, labels {sorted(set(data.labels))})")
+
+
+def _read(paths: list[str], limit: int | None, say):
+    data = _load(paths, limit, say)
+    _need_both_labels(data, ", ".join(paths))
     return data
 
 
@@ -138,20 +147,13 @@ def cmd_evaluate(argv: list[str]) -> int:
 def _read_with_humans(args, say):
     if not args.human_from:
         return _read(args.data, args.limit, say)
-    from detectors.labelled import read_labelled
-    try:
-        main, extra = read_labelled(args.data, limit=args.limit), read_labelled(args.human_from, limit=args.limit)
-    except (FileNotFoundError, ValueError) as error:
-        raise ConfigError(str(error)) from None
-    for problem in main.problems + extra.problems:
-        say(f"  skipped {problem}")
+    data = _load(args.data, args.limit, say)
+    extra = _load(args.human_from, args.limit, say)
     human = extra.subset(extra.y == 0)
-    for name in ("texts", "labels", "dataset", "domain", "generator"):
-        getattr(main, name).extend(getattr(human, name))
-    say(f"{len(main)} rows: {args.data} with the {len(human)} human rows of {args.human_from}")
-    if len(set(main.labels)) < 2:
-        raise ConfigError("the rows to score must hold both human and machine texts")
-    return main
+    data.extend(human)
+    say(f"{len(data)} rows: {args.data} with the {len(human)} human rows of {args.human_from}")
+    _need_both_labels(data, "the rows to score (--data and the human rows of --human-from)")
+    return data
 
 
 def _fmt(value) -> str:

@@ -98,9 +98,8 @@ def test_training_learns_and_the_saved_stack_scores_like_the_trained_one(trained
 
 
 def _features(result, texts):
-    from detectors.stack import DetectorStack
-    stack = DetectorStack(result.detectors, result.stacker)
-    features, _ = stack.features(texts)
+    stack = result.stack()
+    features, _, _ = stack.features(texts)
     return features, stack.feature_names
 
 
