@@ -137,6 +137,7 @@ def label_rows(element: tuple[int, dict[str, Iterable[Any]]], parts: int) -> Ite
     singletons, emitted as outcome batches."""
     _, groups = element
     nodes, labels = graph.concat(groups["labels"], 2)
+    Metrics.counter(NAMESPACE, "dedup.labels_joined").inc(len(nodes))
     label_of = dict(zip(nodes.tolist(), labels.tolist()))
     singles: list[tuple[int, tuple]] = []
     members: dict[int, list[tuple[int, tuple]]] = {}

@@ -67,6 +67,9 @@ class BandKeysFn(BufferedFn):
         self._config = config
         self._signed = Metrics.counter(NAMESPACE, "dedup.signed_documents")
         self._too_short = Metrics.counter(NAMESPACE, "dedup.too_short_to_shingle")
+        # counted where band records are made; the LSH report counts them where they are grouped,
+        # and the run checks the two agree (a runner that drops data fails the run, not the clusters)
+        self._band_records = Metrics.counter(NAMESPACE, "dedup.band_records")
         self._hasher: MinHasher | None = None
 
     def setup(self) -> None:
@@ -103,6 +106,7 @@ class BandKeysFn(BufferedFn):
                                                                  config.partitions):
                 yield beam.pvalue.TaggedOutput(SKETCHES, (p, (part_keys, *graph.take_packed(values, offsets, rows))))
         all_keys, all_members = np.concatenate(band_keys), np.concatenate(members)
+        self._band_records.inc(len(all_keys))
         yield from graph.split_by_partition(all_keys, (all_keys, all_members), config.partitions)
 
 
@@ -177,6 +181,7 @@ class VerifyEdgesFn(beam.DoFn):
     def process(self, element):
         halves = list(element[1])
         a, b, firsts = graph.concat(halves, 3)
+        received = len(a)  # two halves per candidate edge, duplicates included: the run checks the total
         values, offsets = graph.concat_packed([(h[3], h[4]) for h in halves])
         order = np.lexsort((~firsts, b, a))  # per edge: its first end's half, then its second's
         a, b, firsts = a[order], b[order], firsts[order]
@@ -190,7 +195,7 @@ class VerifyEdgesFn(beam.DoFn):
                          for x, y in zip(sketches[0::2], sketches[1::2])], dtype=bool)
         dropped = int((~keep).sum())
         self._dropped.inc(dropped)
-        yield beam.pvalue.TaggedOutput(REPORTS, dedup_report("verify", dropped_edges=dropped))
+        yield beam.pvalue.TaggedOutput(REPORTS, dedup_report("verify", edge_halves=received, dropped_edges=dropped))
         if keep.any():
             yield a[0::2][keep], b[0::2][keep]
 
@@ -249,11 +254,15 @@ def _small_star(element):
 
 
 class SettleFn(beam.DoFn):
+    def __init__(self) -> None:
+        self._labelled = Metrics.counter(NAMESPACE, "dedup.labelled_nodes")  # checked against dedup.labels_joined
+
     def process(self, element):
         (nodes, labels), (a, b) = graph.settle(*graph.concat(element[1], 2))
         if len(a):
             yield beam.pvalue.TaggedOutput(UNSETTLED, (a, b))
         if len(nodes):
+            self._labelled.inc(len(nodes))
             yield nodes, labels
 
 

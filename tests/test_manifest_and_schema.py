@@ -98,3 +98,23 @@ def test_metrics_that_disagree_with_the_manifest_fail_the_run():
     check_metrics(m, good)
     with pytest.raises(AccountingError, match="disagree"):
         check_metrics(m, {**good, "write.rejected": 0})
+
+
+def test_records_lost_inside_the_dedup_stage_fail_the_run():
+    """Band records and candidate-edge halves counted where they are made must all arrive where
+    they are grouped; a runner that drops a data message must fail the run, not miss clusters."""
+    from pipeline.lsh import dedup_report
+    from pipeline.run import check_metrics
+    reports = [REJECTED, INPUT, ERRORS, KEPT, dedup_report("lsh", band_records=40, candidate_edges=3),
+               dedup_report("verify", edge_halves=6, dropped_edges=1)]
+    m = build_manifest(reports, RUN_INFO)
+    good = {"read.documents": 3, "read.errors": 1, "write.kept": 2, "write.rejected": 1, "write.errors": 1,
+            "dedup.band_records": 40, "dedup.candidate_edges": 3}
+    check_metrics(m, good)
+    with pytest.raises(AccountingError, match=r"difference \{'band_records': 2\}"):
+        check_metrics(m, {**good, "dedup.band_records": 42})
+    with pytest.raises(AccountingError, match=r"difference \{'edge_halves': 2\}"):
+        check_metrics(m, {**good, "dedup.candidate_edges": 4})
+    check_metrics(m, {**good, "dedup.labelled_nodes": 5, "dedup.labels_joined": 5})
+    with pytest.raises(AccountingError, match=r"difference \{'labels': 2\}"):
+        check_metrics(m, {**good, "dedup.labelled_nodes": 5, "dedup.labels_joined": 3})
