@@ -28,6 +28,7 @@ from typing import Iterator
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import apache_beam as beam  # noqa: E402
+import numpy as np  # noqa: E402
 from apache_beam.options.pipeline_options import PipelineOptions  # noqa: E402
 
 from detectors.textnorm import text_hash  # noqa: E402
@@ -39,10 +40,21 @@ from pipeline.lsh import DedupConfig  # noqa: E402
 CHUNK = 2000
 
 
-def load_lines(path: str, limit: int | None) -> list[str]:
-    with open(path, encoding="utf-8") as f:
-        lines = [line for line in f if line.strip()]
-    return lines[:limit] if limit else lines
+def line_offsets(path: str, limit: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """(start, end) byte offsets of each non-blank line (the first `limit`): workers seek to
+    their chunk's lines instead of holding the whole corpus in memory (at 1M documents the
+    corpus held once per worker would take GBs that the measurement is not about)."""
+    offsets, position = [], 0
+    with open(path, "rb") as f:
+        for line in f:
+            if line.strip():
+                offsets.append(position)
+                if limit and len(offsets) == limit:
+                    position += len(line)
+                    break
+            position += len(line)
+    ends = offsets[1:] + [position]
+    return np.array(offsets, dtype=np.int64), np.array(ends, dtype=np.int64)
 
 
 class ChunkToDocs(beam.DoFn):
@@ -50,20 +62,28 @@ class ChunkToDocs(beam.DoFn):
 
     def __init__(self, path: str, limit: int | None, scale: int):
         self._path, self._limit, self._scale = path, limit, scale
-        self._lines: list[str] = []
+        self._starts = self._ends = np.zeros(0, np.int64)
 
     def setup(self) -> None:
-        self._lines = load_lines(self._path, self._limit)
+        self._starts, self._ends = line_offsets(self._path, self._limit)
+
+    def _line(self, f, index: int) -> bytes:
+        f.seek(int(self._starts[index]))
+        return f.read(int(self._ends[index] - self._starts[index]))
 
     def process(self, chunk: int) -> Iterator[dict]:
-        n = len(self._lines)
-        for position in range(chunk * CHUNK, min((chunk + 1) * CHUNK, n * self._scale)):
-            record = json.loads(self._lines[position % n])
-            copy = position // n
-            yield {"key": record_key("corpus", position), "id": f"{record['id']}~{copy}" if copy else record["id"],
-                   "text": record["text"], "source_file": "corpus", "source_position": position,
-                   "date": parse_date(record.get("date")) if record.get("date") else None,
-                   "text_hash": text_hash(record["text"])}
+        n = len(self._starts)
+        with open(self._path, "rb") as f:
+            for position in range(chunk * CHUNK, min((chunk + 1) * CHUNK, n * self._scale)):
+                yield self._document(position, n, json.loads(self._line(f, position % n)))
+
+    @staticmethod
+    def _document(position: int, n: int, record: dict) -> dict:
+        copy = position // n  # --scale: the corpus again, with fresh ids
+        return {"key": record_key("corpus", position), "id": f"{record['id']}~{copy}" if copy else record["id"],
+                "text": record["text"], "source_file": "corpus", "source_position": position,
+                "date": parse_date(record.get("date")) if record.get("date") else None,
+                "text_hash": text_hash(record["text"])}
 
 
 def run_once(args: argparse.Namespace, total: int, with_dedup: bool) -> float:
@@ -125,7 +145,7 @@ def main() -> None:
                         help="run read+dedup once and print one JSON line (docs, removed, clusters, wall_s): "
                              "how bench/neardup_baselines.py runs this pipeline next to the other tools")
     args = parser.parse_args()
-    total = len(load_lines(args.corpus, args.limit)) * args.scale
+    total = len(line_offsets(args.corpus, args.limit)[0]) * args.scale
     if args.once:
         with tempfile.TemporaryDirectory(prefix="neardup-speed-") as tmp:
             args.tally_path = os.path.join(tmp, "tally.json")
