@@ -31,7 +31,7 @@ commands:
 """
 
 _OWN_VALUE_FLAGS = ("--config", "--workers")
-_OWN_SWITCHES = ("--verbose", "-v")
+_OWN_SWITCHES = ("--verbose", "-v", "--detach")
 
 
 def _run_parser() -> argparse.ArgumentParser:
@@ -46,6 +46,9 @@ def _run_parser() -> argparse.ArgumentParser:
     parser.add_argument("--workers", type=int, default=None,
                         help="Local worker processes (FnApiRunner multi_processing); 1 runs in one process.")
     parser.add_argument("--verbose", "-v", action="store_true", help="Also show Beam's own INFO logs.")
+    parser.add_argument("--detach", action="store_true",
+                        help="Submit the job and return without waiting (Dataflow Flex Templates). The job still "
+                             "writes manifest.json last; the driver's metrics cross-check is skipped.")
     FirsthandOptions._add_argparse_args(parser)
     return parser
 
@@ -84,8 +87,11 @@ def cmd_run(argv: list[str]) -> int:
         raise ConfigError(f"--workers must be 1 or more, got {own.workers}")
     _setup_logging(own.verbose)
     from pipeline.run import run, summary  # Beam's import is slow; keep `--help` fast
-    manifest = run(config_args + _without_own_flags(argv), workers=own.workers)
-    print(summary(manifest, manifest["config"]["output"]))
+    manifest = run(config_args + _without_own_flags(argv), workers=own.workers, wait=not own.detach)
+    if manifest is None:
+        print("submitted; the job writes manifest.json in its --output folder when it has finished")
+    else:
+        print(summary(manifest, manifest["config"]["output"]))
     return 0
 
 

@@ -224,8 +224,23 @@ def check_metrics(manifest: dict[str, Any], counters: dict[str, int]) -> None:
             "Rerun the job; if it recurs, report it with both manifests.")
 
 
-def run(argv: list[str], workers: int | None = None) -> dict[str, Any]:
-    """Run the pipeline described by argv (firsthand and Beam options); return the manifest."""
+def _refuse_local_paths_on_cloud_workers(config: RunConfig, runner: str | None) -> None:
+    """Dataflow workers cannot see the launching machine's disk: a local path would fail
+    there after minutes of start-up, or write the output where no one looks."""
+    if "dataflow" not in (runner or "").lower():
+        return
+    local = [p for p in (*config.inputs, config.output, config.detect.model) if p and _is_local(p)]
+    if local:
+        raise ConfigError(f"--runner {runner} runs on cloud workers, which cannot read or write this machine's "
+                          f"files: use gs:// paths instead of {', '.join(local)}")
+
+
+def run(argv: list[str], workers: int | None = None, wait: bool = True) -> dict[str, Any] | None:
+    """Run the pipeline described by argv (firsthand and Beam options); return the manifest.
+
+    wait=False submits the job and returns None at once (Dataflow Flex Templates must not
+    block on the job): the pipeline still writes manifest.json last, but the driver's
+    cross-check of Beam's metrics against it is skipped."""
     unknown = unknown_beam_args(argv)
     flags = [a for a in unknown if a.startswith("-")]
     if flags:
@@ -235,6 +250,7 @@ def run(argv: list[str], workers: int | None = None) -> dict[str, Any]:
                           "expanded an unquoted glob: quote it, e.g. --input 'data/*.jsonl.gz'")
     options = beam_options(argv, workers)
     config = config_from_options(options)
+    _refuse_local_paths_on_cloud_workers(config, options.view_as(StandardOptions).runner)
     config = RunConfig(**{**config.__dict__, "output": _absolute(config.output)})
     started = time.monotonic()
     sources = expand_inputs(config.inputs, config.format)
@@ -261,6 +277,10 @@ def run(argv: list[str], workers: int | None = None) -> dict[str, Any]:
     p = beam.Pipeline(options=options)
     build_pipeline(p, config, sources, num_shards, run_info)
     result = p.run()
+    if not wait:
+        _log.info("submitted; the job writes %s when it has finished and its counts balance",
+                  FileSystems.join(config.output, MANIFEST))
+        return None
     state = result.wait_until_finish()
     if state not in ("DONE", beam.runners.runner.PipelineState.DONE):
         raise RuntimeError(f"pipeline ended in state {state}; see the log above for the cause")

@@ -85,3 +85,22 @@ def test_committed_demo_corpus_matches_its_generator(tmp_path):
             assert f.read() == data, f"examples/demo/{name} is stale: run `firsthand demo --output examples/demo`"
     result = firsthand("demo", "--output", str(tmp_path / "d"))
     assert result.returncode == 0 and len(os.listdir(tmp_path / "d")) == len(demo_files())
+
+
+def test_detach_submits_and_returns_without_the_summary(tmp_path):
+    """What the Dataflow Flex Template's launcher runs; FnApiRunner finishes before run() returns,
+    so the job's own manifest is there, but the driver prints no summary and skips its cross-check."""
+    out = tmp_path / "detached"
+    result = firsthand("run", "--input", "examples/demo/news-00.jsonl", "--output", str(out), "--detach",
+                       "--detectors", "off")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("submitted;") and "kept" not in result.stdout
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["status"] == "complete" and "beam_metrics" not in manifest
+
+
+def test_local_paths_are_refused_for_dataflow_workers(tmp_path):
+    result = firsthand("run", "--input", "examples/demo/news-00.jsonl", "--output", "gs://bucket/out",
+                       "--runner", "DataflowRunner")
+    assert result.returncode == 2
+    assert "use gs:// paths instead of examples/demo/news-00.jsonl" in result.stderr
