@@ -207,10 +207,17 @@ def config_from_options(options: PipelineOptions) -> RunConfig:
     )
 
 
-def _option_dests() -> dict[str, argparse.Action]:
+def option_actions() -> dict[str, argparse.Action]:
+    """firsthand's pipeline options by name, as argparse defines them (for config files and
+    the Dataflow template, which must agree with the command line)."""
     parser = argparse.ArgumentParser(add_help=False)
     FirsthandOptions._add_argparse_args(parser)
     return {a.dest: a for a in parser._actions}
+
+
+def switch_names() -> set[str]:
+    """Options that take no value (`--overwrite`)."""
+    return {d for d, a in option_actions().items() if isinstance(a, argparse._StoreTrueAction)}
 
 
 def config_file_args(path: str, skip: set[str] = frozenset()) -> list[str]:
@@ -230,7 +237,7 @@ def config_file_args(path: str, skip: set[str] = frozenset()) -> list[str]:
         return []
     if not isinstance(data, dict):
         raise ConfigError(f"config file {path} must hold a mapping of option names to values")
-    actions = _option_dests()
+    actions = option_actions()
     args: list[str] = []
     for key, value in data.items():
         dest = str(key).replace("-", "_")

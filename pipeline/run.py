@@ -17,7 +17,7 @@ from typing import Any
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics.metric import MetricsFilter
-from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
+from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, PortableOptions, StandardOptions
 
 from pipeline.dedup import Duplicates
 from pipeline.detect import ScoreDocuments, load_configured_stack
@@ -251,6 +251,9 @@ def run(argv: list[str], workers: int | None = None, wait: bool = True) -> dict[
     options = beam_options(argv, workers)
     config = config_from_options(options)
     _refuse_local_paths_on_cloud_workers(config, options.view_as(StandardOptions).runner)
+    if not wait and (options.view_as(PortableOptions).environment_type or "").upper() == "LOOPBACK":
+        raise ConfigError("--detach with --environment_type LOOPBACK would end the job with this process: "
+                          "drop --detach, or use EXTERNAL or DOCKER workers")
     config = RunConfig(**{**config.__dict__, "output": _absolute(config.output)})
     started = time.monotonic()
     sources = expand_inputs(config.inputs, config.format)
@@ -270,6 +273,8 @@ def run(argv: list[str], workers: int | None = None, wait: bool = True) -> dict[
         "beam_options": options.get_all_options(drop_default=True),
         "versions": _versions(),
     }
+    if not wait:  # say so in the manifest: nobody compares Beam's counters with it afterwards
+        run_info["driver_metrics_check"] = "skipped: --detach (compare the job's counters with this manifest)"
     total_mb = sum(s.size_bytes for s in sources) / 1e6
     _log.info("firsthand run: %d input file(s) (%.1f MB) -> %s, mode %s, %d shard(s), runner %s",
               len(sources), total_mb, config.output, config.mode, num_shards,

@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import pyarrow.dataset as ds
+import pytest
 
 from pipeline.demo import demo_files
 
@@ -97,10 +98,21 @@ def test_detach_submits_and_returns_without_the_summary(tmp_path):
     assert result.stdout.startswith("submitted;") and "kept" not in result.stdout
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["status"] == "complete" and "beam_metrics" not in manifest
+    assert manifest["driver_metrics_check"].startswith("skipped: --detach")
 
 
-def test_local_paths_are_refused_for_dataflow_workers(tmp_path):
-    result = firsthand("run", "--input", "examples/demo/news-00.jsonl", "--output", "gs://bucket/out",
-                       "--runner", "DataflowRunner")
+def test_detach_with_loopback_workers_is_refused(tmp_path):
+    result = firsthand("run", "--input", "examples/demo/news-00.jsonl", "--output", str(tmp_path / "o"), "--detach",
+                       "--runner", "PortableRunner", "--job_endpoint", "localhost:1", "--environment_type", "LOOPBACK")
+    assert result.returncode == 2 and "LOOPBACK would end the job with this process" in result.stderr
+
+
+@pytest.mark.parametrize("paths, local", [
+    (["--input", "examples/demo/news-00.jsonl", "--output", "gs://b/out"], "examples/demo/news-00.jsonl"),
+    (["--input", "gs://b/in/*", "--output", "runs/x"], "runs/x"),
+    (["--input", "gs://b/in/*", "--output", "gs://b/out", "--detector-model", "models/stack"], "models/stack"),
+])
+def test_local_paths_are_refused_for_dataflow_workers(paths, local):
+    result = firsthand("run", *paths, "--runner", "DataflowRunner")
     assert result.returncode == 2
-    assert "use gs:// paths instead of examples/demo/news-00.jsonl" in result.stderr
+    assert f"use gs:// paths instead of {local}" in result.stderr

@@ -52,38 +52,64 @@ def test_template_metadata_is_generated_from_the_pipeline_options():
     assert committed == make.metadata(), "regenerate: python deploy/dataflow/make_metadata.py > deploy/dataflow/metadata.json"
     names = [p["name"] for p in committed["parameters"]]
     assert sorted(names) == sorted(_options())           # every option, nothing else
+    assert all(p["regexes"] for p in committed["parameters"])
     assert all(re.fullmatch(r"[a-z][a-z0-9_]*", n) for n in names)   # template parameter names
     required = {p["name"] for p in committed["parameters"] if not p["isOptional"]}
     assert required == {"input", "output"}
 
 
-def test_template_regexes_accept_every_valid_value_and_refuse_others():
+def _template_parameters() -> dict[str, dict]:
+    return {p["name"]: p for p in json.loads((DEPLOY / "dataflow" / "metadata.json").read_text())["parameters"]}
+
+
+def _accepts(parameter: dict, value: str) -> bool:
+    return all(re.fullmatch(r, value) for r in parameter["regexes"])
+
+
+def test_every_template_parameter_is_validated():
     options = _options()
-    for p in json.loads((DEPLOY / "dataflow" / "metadata.json").read_text())["parameters"]:
-        action, regexes = options[p["name"]], p.get("regexes", [])
-        accepts = lambda v: all(re.fullmatch(r, v) for r in regexes)  # noqa: E731
+    for name, p in _template_parameters().items():
+        action = options[name]
+        assert p["regexes"] and p["helpText"], name
+        assert not _accepts(p, "") and not _accepts(p, "not valid!"), name
         if isinstance(action, argparse._StoreTrueAction):
-            assert accepts("true") and accepts("false") and not accepts("yes"), p["name"]
+            assert _accepts(p, "true") and _accepts(p, "false") and not _accepts(p, "yes"), name
         elif action.choices:
-            assert all(accepts(str(c)) for c in action.choices) and not accepts("bogus"), p["name"]
-        elif action.type in (int, float):
-            assert accepts(str(action.default if action.default is not None else 1)), p["name"]
-            assert not accepts("ten") and not accepts("-1"), p["name"]
-        elif p["name"] in ("input", "output", "detector_model"):
-            assert accepts("gs://bucket/path/*.jsonl.zst") and not accepts("/home/me/data.jsonl"), p["name"]
-        assert p["helpText"] and len(p["helpText"]) > 10, p["name"]
+            assert all(_accepts(p, str(c)) for c in action.choices), name
+        elif action.default is not None:   # the default itself is a valid value
+            assert _accepts(p, str(action.default)), name
+
+
+@pytest.mark.parametrize("name, good, bad", [
+    ("input", ["gs://b/in/*.jsonl.zst", "gs://b/a/*;s3://c/b/*"], ["/home/me/data.jsonl", "gs://b/a;/local"]),
+    ("output", ["gs://b/runs/x"], ["runs/x", "gs://b/runs/x y"]),
+    ("num_shards", ["0", "400"], ["-1", "1.5", "ten"]),
+    ("shard_input_mb", ["64"], ["0", "-3"]),             # 0 would divide by zero
+    ("detector_batch", ["256"], ["0"]),
+    ("cc_rounds", ["0", "8"], ["-1"]),
+    ("synthetic_threshold", ["0.9", ".5", "0.9999"], ["0", "1", "1.5", "e5", "."]),
+    ("dedup_threshold", ["0.8"], ["1", "0.0"]),
+    ("date_prior_odds", ["0.05", "1", "1.0"], ["0", "1.5", "2"]),
+    ("text_field", ["text", "metadata.text,raw_content", "a-b_c"], ["a b", "a,,b", "a."]),
+])
+def test_template_regexes_follow_the_pipelines_own_checks(name, good, bad):
+    p = _template_parameters()[name]
+    assert all(_accepts(p, v) for v in good), [v for v in good if not _accepts(p, v)]
+    assert not any(_accepts(p, v) for v in bad), [v for v in bad if _accepts(p, v)]
 
 
 def test_template_arguments_become_firsthand_run_arguments():
     launch = _module(DEPLOY / "dataflow" / "launch.py")
-    args = launch.template_args(["--input=gs://b/in/*", "--overwrite=true", "--fold_digits=false", "--num_shards=4"])
-    assert args == ["--input=gs://b/in/*", "--overwrite", "--num_shards=4"]
+    args = launch.template_args(["--input=gs://b/in/*;gs://b/more/*", "--overwrite=true", "--fold_digits=false",
+                                 "--num_shards=4"])
+    assert args == ["--input=gs://b/in/*", "--input=gs://b/more/*", "--overwrite", "--num_shards=4"]
     with pytest.raises(SystemExit, match="true or false"):
         launch.template_args(["--overwrite=yes"])
     parser = argparse.ArgumentParser()
     FirsthandOptions._add_argparse_args(parser)
     parsed = parser.parse_args(args)
     assert parsed.overwrite and not parsed.fold_digits and parsed.num_shards == 4
+    assert parsed.input == ["gs://b/in/*", "gs://b/more/*"]
 
 
 def test_dockerfile_passes_hadolint_and_uses_this_beam_version():
@@ -93,9 +119,14 @@ def test_dockerfile_passes_hadolint_and_uses_this_beam_version():
     text = dockerfile.read_text()
     assert f"ARG BEAM_VERSION={BEAM_VERSION}" in text
     assert "FROM apache/beam_python3.11_sdk:${BEAM_VERSION}" in text
-    for source in re.findall(r"^COPY (?!--from)(.+) \S+$", text, flags=re.M):
+    allowed = [line[1:].rstrip("/") for line in (ROOT / ".dockerignore").read_text().splitlines()
+               if line.startswith("!")]
+    copies = re.findall(r"^COPY (?!--from)(.+) \S+$", text, flags=re.M)
+    assert len(copies) >= 5
+    for source in copies:
         for path in source.split():
             assert (ROOT / path).exists(), f"Dockerfile copies {path}, which is not in the repository"
+            assert path.rstrip("/") in allowed, f".dockerignore keeps {path} out of the build context"
 
 
 def test_hadolint_really_lints():

@@ -34,7 +34,7 @@ def _wait_for_port(port: int, process: subprocess.Popen, timeout: float = 60.0) 
 
 @pytest.fixture(scope="module")
 def portable_services(tmp_path_factory):
-    """(job endpoint, worker pool endpoint); both processes stopped afterwards."""
+    """(job endpoint, worker pool endpoint, the pool's log); both processes stopped afterwards."""
     logs = tmp_path_factory.mktemp("portable")
     # The pool starts workers as `python -c ...`: this interpreter's folder goes first on PATH.
     env = {**os.environ, "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")}
@@ -49,7 +49,7 @@ def portable_services(tmp_path_factory):
             log = open(logs / f"{port}.log", "wb")  # noqa: SIM115 - closed with the process below
             processes.append((subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT), log))
             _wait_for_port(port, processes[-1][0])
-        yield f"localhost:{job_port}", f"localhost:{pool_port}"
+        yield f"localhost:{job_port}", f"localhost:{pool_port}", logs / f"{pool_port}.log"
     finally:
         for process, log in processes:
             process.terminate()
@@ -67,7 +67,7 @@ def _parquet_files(folder: str) -> list[str]:
 
 def test_portable_runner_with_an_external_worker_pool_writes_what_fnapirunner_writes(
         demo, tmp_path, portable_services):
-    job_endpoint, pool_endpoint = portable_services
+    job_endpoint, pool_endpoint, pool_log = portable_services
     local, portable = str(tmp_path / "fnapi"), str(tmp_path / "portable")
     run(["--input", f"{demo}/*", "--output", local, "--num-shards", "2"])
     run(["--input", f"{demo}/*", "--output", portable, "--num-shards", "2",
@@ -80,5 +80,6 @@ def test_portable_runner_with_an_external_worker_pool_writes_what_fnapirunner_wr
     m = manifest(portable)
     assert m["counts"] == manifest(local)["counts"]
     assert m["beam_options"]["runner"] == "PortableRunner"
+    assert "Starting worker with command" in pool_log.read_text()  # the work ran in the external pool
     # the job service reports Beam's metrics, so the driver's cross-check ran
     assert m["beam_metrics"]["read.documents"] == m["counts"]["read"] - m["counts"]["errors"]

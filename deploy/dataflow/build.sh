@@ -20,7 +20,9 @@ launcher_base=gcr.io/dataflow-templates-base/python311-template-launcher-base:la
 launcher_digest=$(docker buildx imagetools inspect "$launcher_base" --format '{{json .Manifest.Digest}}' | tr -d '"')
 launcher_image="${launcher_base%:*}@${launcher_digest}"
 
-docker build -f "$root/deploy/dataflow/Dockerfile" --build-arg "LAUNCHER_IMAGE=$launcher_image" -t "$image" "$root"
+# Dataflow workers are x86-64, whatever machine builds the image.
+docker build --platform linux/amd64 -f "$root/deploy/dataflow/Dockerfile" \
+  --build-arg "LAUNCHER_IMAGE=$launcher_image" -t "$image" "$root"
 docker push "$image"
 
 gcloud dataflow flex-template build "$template" \

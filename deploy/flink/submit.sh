@@ -6,7 +6,8 @@
 #
 # Run it where firsthand is installed (the same version as in the image) and the job
 # server is reachable, for example `kubectl port-forward svc/beam-flink-job-server 8099 8098`.
-# The Python work runs in each TaskManager's worker-pool sidecar (localhost:50000 there).
+# The Python work runs in each TaskManager's worker-pool sidecar (localhost:50000 there),
+# whose image already holds firsthand: the submission environment is not staged.
 set -euo pipefail
 
 job_server=${JOB_SERVER:-localhost:8099}
@@ -19,4 +20,5 @@ exec firsthand run "$@" \
   --artifact_endpoint "$artifact_server" \
   --environment_type EXTERNAL \
   --environment_config localhost:50000 \
+  --experiments disable_logging_submission_environment \
   --parallelism "${PARALLELISM:-16}"
