@@ -17,7 +17,7 @@ from typing import Any
 
 from firsthand_reader.run_folder import RunFolder, RunFolderError, Unit
 from firsthand_reader.selection import Selection
-from firsthand_reader.shards import DEFAULT_UNIT_ROWS, Position, ShardReader
+from firsthand_reader.shards import Position, ShardReader
 
 __all__ = ["open_run", "Run", "RunFolderError", "Selection", "ShardReader", "Position", "Unit"]
 

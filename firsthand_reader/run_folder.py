@@ -7,6 +7,7 @@ import posixpath
 from dataclasses import dataclass
 from typing import Any
 
+import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
@@ -65,32 +66,42 @@ class RunFolder:
             raise RunFolderError(f"{self.uri} was written with schema {written}; this reader reads schema "
                                  f"{SCHEMA_VERSION.split('.')[0]}.x: install the firsthand version that wrote it")
 
-    def files(self, tables: tuple[str, ...]) -> list[dict[str, Any]]:
-        """The manifest's entries ({path, rows, bytes}) for these tables, in manifest order."""
+    def document_tables(self, wanted: tuple[str, ...] | None) -> list[str]:
+        """The document tables to read: `wanted`, or by default what the run kept (kept/ in
+        filter mode, documents/ in tag mode). A table this run did not write is refused."""
         outputs = self.manifest["outputs"]
-        unknown = [t for t in tables if t not in outputs and t not in DOCUMENT_TABLES + ("errors",)]
-        if unknown:
-            raise ValueError(f"unknown table(s) {unknown}; this run has {sorted(outputs)}")
-        return [entry for t in tables for entry in outputs.get(t, [])]
+        written = [t for t in DOCUMENT_TABLES if t in outputs]
+        if wanted is None:
+            return ["documents"] if "documents" in written else ["kept"]
+        refused = [t for t in wanted if t not in written]
+        if refused:
+            hint = " (a tag-mode run writes documents/)" if "documents" in written else ""
+            raise ValueError(f"table(s) {refused} are not document tables of this run; it has {written}{hint}")
+        return list(wanted)
 
-    def units(self, tables: tuple[str, ...], unit_rows: int) -> list[Unit]:
-        """Every listed file cut into row ranges of at most unit_rows, from Parquet footers only.
-        A file missing, or holding another number of rows than the manifest says, is refused."""
+    def units(self, tables: list[str], unit_rows: int | None) -> list[Unit]:
+        """Every listed file of these tables cut into units, from Parquet footers only: one row
+        group each, or row ranges of at most unit_rows. A file missing, or holding another
+        number of rows or bytes than the manifest says, is refused."""
         units = []
-        for entry in self.files(tables):
+        for entry in (e for t in tables for e in self.manifest["outputs"][t]):
             path = posixpath.join(self.root, entry["path"])
-            try:
-                meta = pq.ParquetFile(self.fs.open_input_file(path)).metadata
-            except (FileNotFoundError, OSError) as e:
-                raise RunFolderError(f"{entry['path']} is listed in the manifest but cannot be read: {e}") from None
+            info = self.fs.get_file_info(path)
+            if info.type == pafs.FileType.NotFound:
+                raise RunFolderError(f"{entry['path']} is listed in the manifest but cannot be read: it is missing")
+            if entry.get("bytes") is not None and info.size != entry["bytes"]:
+                raise RunFolderError(f"{entry['path']} has {info.size} bytes, the manifest says {entry['bytes']}: "
+                                     "the folder was changed after the run; do not train on it")
+            meta = pq.ParquetFile(self.fs.open_input_file(path)).metadata
             if meta.num_rows != entry["rows"]:
                 raise RunFolderError(f"{entry['path']} holds {meta.num_rows} rows, the manifest says {entry['rows']}: "
                                      "the folder was changed after the run; do not train on it")
             for rg in range(meta.num_row_groups):
                 n = meta.row_group(rg).num_rows
-                units.extend(Unit(entry["path"], rg, s, min(s + unit_rows, n)) for s in range(0, n, unit_rows))
+                step = n if unit_rows is None else unit_rows
+                units.extend(Unit(entry["path"], rg, s, min(s + step, n)) for s in range(0, n, max(step, 1)))
         return units
 
-    def open_row_group(self, unit: Unit, columns: list[str] | None):
+    def open_row_group(self, unit: Unit, columns: list[str] | None) -> pa.Table:
         path = posixpath.join(self.root, unit.path)
         return pq.ParquetFile(self.fs.open_input_file(path)).read_row_group(unit.row_group, columns=columns)

@@ -12,13 +12,24 @@ import pyarrow.compute as pc
 
 @dataclass(frozen=True)
 class Selection:
-    """Rows to read. Every condition must hold; the defaults take every kept document."""
-    tables: tuple[str, ...] = ("kept",)
+    """Rows to read. Every condition must hold; the defaults take every document the run kept."""
+    tables: tuple[str, ...] | None = None           # None: kept/ (filter mode) or documents/ (tag mode)
     max_synthetic_probability: float | None = None  # rows above it are dropped; unscored rows stay
     require_probability: bool = False               # also drop rows the detectors did not score
     representatives_only: bool = False              # one document per duplicate cluster
     exclude_flags: tuple[str, ...] = ()             # drop rows carrying any of these flags
     sources: tuple[str, ...] = ()                   # fnmatch patterns on source_file; empty: all
+
+    def __post_init__(self) -> None:
+        for name in ("tables", "exclude_flags", "sources"):   # a bare string would be read letter by letter
+            value = getattr(self, name)
+            if isinstance(value, str) or not (value is None or isinstance(value, (tuple, list))):
+                raise TypeError(f"Selection.{name} takes a tuple of strings, got {value!r}")
+            if isinstance(value, list):
+                object.__setattr__(self, name, tuple(value))
+        p = self.max_synthetic_probability
+        if p is not None and not 0.0 <= p <= 1.0:
+            raise ValueError(f"max_synthetic_probability must be in [0, 1], got {p}")
 
     def columns(self) -> list[str]:
         """The columns these conditions read."""

@@ -13,6 +13,7 @@ from firsthand_reader import Position, RunFolderError, Selection, open_run
 from pipeline.run import run
 
 TABLES = ("kept", "rejected")
+GOLDEN_ORDER = [3, 2, 7, 4, 1, 5, 0, 6]   # keyed_order(0, -1, 8) as first released
 
 
 @pytest.fixture(scope="module")
@@ -156,17 +157,94 @@ def test_unfinished_or_failed_runs_are_refused(run_dir, tmp_path):
         open_run(copy)
 
 
-def test_bad_sharding_settings_are_refused(run_dir):
+def test_bad_settings_are_refused(run_dir):
     with pytest.raises(ValueError, match="rank"):
         open_run(run_dir).reader(rank=4, world_size=4)
     with pytest.raises(ValueError, match="unit_rows"):
         open_run(run_dir).reader(unit_rows=0)
+    with pytest.raises(TypeError, match="tuple of strings"):
+        Selection(sources="*.parquet")           # would otherwise match letter by letter
+    with pytest.raises(ValueError, match="not document tables"):
+        open_run(run_dir).reader(Selection(tables=("errors",)))
 
 
-def test_pytorch_iterable_dataset_reads_each_row_once_across_workers(run_dir):
+def test_the_position_is_the_start_as_soon_as_an_iterator_exists(run_dir):
+    """A checkpoint taken before the first row must not restart or skip the epoch."""
+    reader = open_run(run_dir).reader(Selection(tables=TABLES), unit_rows=4, seed=2)
+    rows = reader.documents()
+    first = [next(rows)["id"] for _ in range(6)]
+    saved = reader.position
+    resumed = open_run(run_dir).reader(Selection(tables=TABLES), unit_rows=4, seed=2)
+    resumed.documents(saved)
+    assert resumed.position == saved                       # before any row is taken
+    list(rows)                                            # finish the epoch on the first reader...
+    reader.documents()                                    # ...and start the next one
+    assert reader.position.units_done == 0 and reader.position.rows_done == 0
+    assert len(first) == 6
+
+
+def test_each_row_group_is_decoded_once_by_default(run_dir, monkeypatch):
+    from firsthand_reader.run_folder import RunFolder
+    reads = []
+    original = RunFolder.open_row_group
+    monkeypatch.setattr(RunFolder, "open_row_group", lambda self, unit, columns: reads.append(
+        (unit.path, unit.row_group)) or original(self, unit, columns))
+    reader = open_run(run_dir).reader(Selection(tables=TABLES))
+    rows = list(reader.documents())
+    assert len(reads) == len(set(reads)) == len(reader.units()) and len(rows) == 44
+
+
+def test_exactly_once_when_most_units_select_nothing(run_dir):
+    selection = Selection(tables=TABLES, exclude_flags=("id_collision",), representatives_only=True,
+                          max_synthetic_probability=0.05, require_probability=True)
+    seen = [r["id"] for rank in range(4) for worker in range(2)
+            for r in open_run(run_dir).reader(selection, columns=["id"], rank=rank, world_size=4, worker=worker,
+                                              num_workers=2, unit_rows=2).documents()]
+    assert seen and sorted(seen) == sorted(set(seen))
+    assert len(seen) == len([r for r in _reference(run_dir) if r["dup_is_representative"]
+                             and r["synthetic_probability"] is not None and r["synthetic_probability"] <= 0.05
+                             and "id_collision" not in r["flags"]])
+
+
+def test_reading_order_is_pinned_by_this_package_not_by_numpy():
+    from firsthand_reader.shards import keyed_order
+    assert keyed_order(0, -1, 8).tolist() == GOLDEN_ORDER    # changing it would break saved positions
+    assert sorted(keyed_order(123, 7, 1000).tolist()) == list(range(1000))
+    assert keyed_order(1, 0, 50).tolist() != keyed_order(2, 0, 50).tolist()
+
+
+def test_a_tag_mode_run_is_read_from_documents(demo, tmp_path):
+    out = str(tmp_path / "tag")
+    run(["--input", f"{demo}/*", "--output", out, "--mode", "tag", "--detectors", "off"])
+    rows = list(open_run(out).reader(columns=["id", "decision"]).documents())
+    assert len(rows) == 44 and {r["decision"] for r in rows} == {"keep", "reject"}
+    with pytest.raises(ValueError, match="tag-mode run writes documents"):
+        open_run(out).reader(Selection(tables=("kept",)))
+
+
+def test_pytorch_iterable_dataset_reads_each_row_once_and_resumes(run_dir):
     torch = pytest.importorskip("torch")  # skipped only where torch is not installed
     from firsthand_reader.torch import FirsthandIterableDataset
-    dataset = FirsthandIterableDataset(run_dir, Selection(tables=TABLES), columns=["id"], unit_rows=3)
+    everything = sorted(r["id"] for r in _reference(run_dir))
+    ids = []
+    for rank in range(2):
+        dataset = FirsthandIterableDataset(run_dir, Selection(tables=TABLES), columns=["id"], unit_rows=3,
+                                           rank=rank, world_size=2)
+        ids += [row["id"] for row in torch.utils.data.DataLoader(dataset, batch_size=None, num_workers=2)]
+    assert sorted(ids) == everything                      # 2 ranks x 2 workers, each row once
+
+    dataset = FirsthandIterableDataset(run_dir, Selection(tables=TABLES), columns=["id"], unit_rows=3,
+                                       with_position=True)
     loader = torch.utils.data.DataLoader(dataset, batch_size=None, num_workers=2)
-    ids = sorted(row["id"] for row in loader)
-    assert ids == sorted(r["id"] for r in _reference(run_dir))
+    taken, positions = [], {}
+    for row, worker, position in loader:
+        taken.append(row["id"])
+        positions[worker] = position
+        if len(taken) == 9:
+            break
+    resumed = FirsthandIterableDataset(run_dir, Selection(tables=TABLES), columns=["id"], unit_rows=3,
+                                       start_positions=positions)
+    rest = [row["id"] for row in torch.utils.data.DataLoader(resumed, batch_size=None, num_workers=2)]
+    assert sorted(taken + rest) == everything
+    dataset.set_epoch(1)
+    assert dataset.start_positions == {} and dataset.epoch == 1
