@@ -121,6 +121,8 @@ def build_manifest(reports: Iterable[dict[str, Any]], run_info: dict[str, Any]) 
                   "exact_duplicates": reasons.get(REASON_EXACT_DUPLICATE, 0),
                   "near_duplicates": reasons.get(REASON_NEAR_DUPLICATE, 0),
                   "id_collisions_resolved": flags.get("id_collision", 0),
+                  "largest_clusters": sorted((c for r in outputs for c in r.get("largest_clusters", [])),
+                                             key=lambda c: (-c["size"], c["cluster_id"]))[:5],
                   **_dedup_steps(r for r in reports if r["report"] == "dedup")},
         "detect": _detect_stage(run_info, outputs, reasons, flags),
         "write": {t: {"files": len(by_table[t]), "rows": rows(t)} for t in by_table},

@@ -336,11 +336,14 @@ def summary(manifest: dict[str, Any], output: str) -> str:
         f"  rejected {c['rejected']:,}{detail(c['rejected_by_reason'])}",
         f"  errors   {c['errors']:,}{detail(c['errors_by_kind'])}",
         f"  duplicate clusters: {manifest['stages']['dedup']['clusters_with_duplicates']:,}",
+        *(f"    {c['size']:,} documents, kept {c['cluster_id']}: {c['excerpt'][:60]}"
+          for c in manifest["stages"]["dedup"].get("largest_clusters", [])[:3]),
         *_detect_summary(manifest["stages"].get("detect", {})),
         f"accounting: read {c['read']:,} = kept + rejected + errors "
         f"({'balanced' if manifest['accounting']['balanced'] else 'NOT balanced'})",
         f"output: {output} (manifest.json lists every file)",
     ]
     if seconds:
-        lines.append(f"wall time {seconds:.1f}s, {c['read'] / seconds:,.0f} records/s")
+        lines.append(f"wall time {seconds:.1f}s, {c['read'] / seconds:,.0f} records/s, "
+                     f"{manifest['stages']['dedup']['documents'] / seconds:,.0f} documents/s")
     return "\n".join(lines)

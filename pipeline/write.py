@@ -60,6 +60,17 @@ def write_parquet(rows: list[dict[str, Any]], schema: pa.Schema, output: str, na
     return FileSystems.match([final])[0].metadata_list[0].size_in_bytes
 
 
+LARGEST_CLUSTERS = 5
+
+
+def largest_clusters(rows: list[dict[str, Any]], k: int = LARGEST_CLUSTERS) -> list[dict[str, Any]]:
+    """The k largest duplicate clusters among these rows, named by their kept copy."""
+    kept = sorted((r for r in rows if r["dup_is_representative"] and r["dup_cluster_size"] > 1),
+                  key=lambda r: (-r["dup_cluster_size"], r["dup_cluster_id"]))[:k]
+    return [{"cluster_id": r["dup_cluster_id"], "size": r["dup_cluster_size"],
+             "excerpt": " ".join(r["text"].split())[:80]} for r in kept]
+
+
 def _table_report(table: str, name: str, rows: list[dict[str, Any]], size: int) -> dict[str, Any]:
     reasons: Counter[str] = Counter(r for row in rows for r in row["reasons"])
     flags: Counter[str] = Counter(f for row in rows for f in row["flags"])
@@ -68,6 +79,7 @@ def _table_report(table: str, name: str, rows: list[dict[str, Any]], size: int) 
         "decisions": dict(Counter(row["decision"] for row in rows)),
         "reasons": dict(reasons), "flags": dict(flags),
         "duplicate_clusters": sum(1 for row in rows if row["dup_is_representative"] and row["dup_cluster_size"] > 1),
+        "largest_clusters": largest_clusters(rows),
         "synthetic_scored": sum(1 for row in rows if row["detector_version"] is not None),
         "synthetic_with_probability": sum(1 for row in rows if row["synthetic_probability"] is not None),
         "synthetic_probability_sum": sum(row["synthetic_probability"] for row in rows

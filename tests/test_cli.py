@@ -24,6 +24,8 @@ def test_demo_run_end_to_end_and_output_opens_with_pyarrow(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "read 52 records from 8 file(s)" in result.stdout and "(balanced)" in result.stdout
     assert "firsthand.read: reading" in result.stderr  # progress is logged
+    assert "    3 documents, kept c4-03.parquet:1: Our hiking group" in result.stdout  # the largest cluster
+    assert "documents/s" in result.stdout
     manifest = json.loads((out / "manifest.json").read_text())
     kept_files = [str(out / f["path"]) for f in manifest["outputs"]["kept"]]
     table = ds.dataset(kept_files, format="parquet").to_table(filter=ds.field("dup_is_representative"))

@@ -77,6 +77,18 @@ def test_duplicates_keep_the_earliest_copy_and_point_to_it(demo_run):
     assert all(r["sample_weight"] == 1.0 and r["reasons"] == [] for r in kept.values())
 
 
+def test_manifest_names_the_largest_duplicate_clusters(demo_run):
+    largest = manifest(demo_run)["stages"]["dedup"]["largest_clusters"]
+    rows = read_rows(demo_run, "kept") + read_rows(demo_run, "rejected")
+    sizes = {}
+    for row in rows:
+        sizes[row["dup_cluster_id"]] = sizes.get(row["dup_cluster_id"], 0) + 1
+    expected = sorted(((n, c) for c, n in sizes.items() if n > 1), key=lambda t: (-t[0], t[1]))[:5]
+    assert [(c["size"], c["cluster_id"]) for c in largest] == expected and expected
+    kept_ids = {r["id"] for r in read_rows(demo_run, "kept")}
+    assert all(c["cluster_id"] in kept_ids and c["excerpt"] for c in largest)
+
+
 def test_exact_dedup_mode_rejects_only_identical_texts(demo, tmp_path):
     out = str(tmp_path / "exact")
     run(["--input", f"{demo}/*", "--output", out, "--dedup", "exact", "--detectors", "off"])
