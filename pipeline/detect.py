@@ -6,6 +6,8 @@ dedup, so that a cluster's kept copy can be its least synthetic member.
 """
 from __future__ import annotations
 
+import json
+
 import logging
 from dataclasses import dataclass
 from typing import Any, Iterator
@@ -44,6 +46,24 @@ def load_configured_stack(config: DetectConfig):
     from detectors.stack import default_stack_folder, load_stack
     folder = config.model or default_stack_folder()
     return load_stack(folder, read_bytes=read_bytes, date_prior_odds=config.date_prior_odds)
+
+
+def held_out_rates(config: DetectConfig, stack_sha256: str) -> dict[str, Any] | None:
+    """The stack's true and false positive rates at the run's threshold, from the model
+    folder's score_histograms.json; None when the folder has none, or it was measured with
+    another stack."""
+    from detectors.prevalence import HISTOGRAMS_FILE, rates_at
+    from detectors.stack import default_stack_folder
+    path = FileSystems.join(config.model or default_stack_folder(), HISTOGRAMS_FILE)
+    if not FileSystems.exists(path):
+        return None
+    histograms = json.loads(read_bytes(path))
+    if histograms.get("stack_sha256") != stack_sha256:
+        return None
+    rates = rates_at(histograms, config.threshold)
+    return {"threshold": rates.threshold, "tpr": round(rates.tpr, 4), "fpr": round(rates.fpr, 4),
+            "machine_texts": rates.machine, "human_texts": rates.human,
+            "measured_on": [m["file"] for m in histograms.get("measured_on", [])]}
 
 
 class ScoreDocumentsFn(BufferedFn):

@@ -15,6 +15,7 @@ from typing import Any, Iterable
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
+from detectors.prevalence import Rates, adjusted_share
 from pipeline.write import DOCUMENTS, ERRORS, KEPT, REJECTED, TEMP_DIR, rename_into_place
 from schemas import (FLAG_CHATBOT_RESIDUE, FLAG_DETECTOR_FAILED, FLAG_DETECTOR_UNSUPPORTED, REASON_CHATBOT_RESIDUE,
                      REASON_EXACT_DUPLICATE, REASON_NEAR_DUPLICATE, REASON_SYNTHETIC, SCHEMA_VERSION)
@@ -58,6 +59,7 @@ def _detect_stage(run_info: dict[str, Any], outputs: list[dict[str, Any]], reaso
     scored = sum(r.get("synthetic_scored", 0) for r in documents)
     with_probability = sum(r.get("synthetic_with_probability", 0) for r in documents)
     total = sum(r.get("synthetic_probability_sum", 0.0) for r in documents)
+    flagged = sum(r.get("synthetic_at_or_above_threshold", 0) for r in documents)
     return {"enabled": bool(detect.get("enabled")), "model": run_info.get("detector"),
             "threshold": detect.get("threshold"), "policy": detect.get("policy"),
             "scored": scored, "with_probability": with_probability,
@@ -66,7 +68,24 @@ def _detect_stage(run_info: dict[str, Any], outputs: list[dict[str, Any]], reaso
             "rejected_chatbot_residue": reasons.get(REASON_CHATBOT_RESIDUE, 0),
             "chatbot_residue_flags": flags.get(FLAG_CHATBOT_RESIDUE, 0),
             "unsupported_language": flags.get(FLAG_DETECTOR_UNSUPPORTED, 0),
-            "failed": flags.get(FLAG_DETECTOR_FAILED, 0)}
+            "failed": flags.get(FLAG_DETECTOR_FAILED, 0),
+            "at_or_above_threshold": flagged,
+            "machine_written_share": _machine_written_share(run_info, flagged, with_probability)}
+
+
+def _machine_written_share(run_info: dict[str, Any], flagged: int, documents: int) -> dict[str, Any] | None:
+    """Adjusted classify-and-count from the stack's held-out rates (detectors/prevalence.py)."""
+    held_out = (run_info.get("detector") or {}).get("held_out_rates")
+    if not held_out:
+        return None
+    rates = Rates(held_out["threshold"], held_out["tpr"], held_out["fpr"], held_out["machine_texts"],
+                  held_out["human_texts"])
+    share = adjusted_share(flagged, documents, rates)
+    if share is None:
+        return None
+    return {"estimate": round(share.estimate, 4), "ci95": [round(share.low, 4), round(share.high, 4)],
+            "flagged_share": round(share.flagged_share, 4), "documents": share.documents,
+            "method": "adjusted classify-and-count with the stack's held-out TPR and FPR at the threshold"}
 
 
 def build_manifest(reports: Iterable[dict[str, Any]], run_info: dict[str, Any]) -> dict[str, Any]:

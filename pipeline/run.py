@@ -20,7 +20,7 @@ from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, PortableOptions, StandardOptions
 
 from pipeline.dedup import Duplicates
-from pipeline.detect import ScoreDocuments, load_configured_stack
+from pipeline.detect import ScoreDocuments, held_out_rates, load_configured_stack
 from pipeline.documents import SourceFile
 from pipeline.formats import detect_format
 from pipeline.manifest import FAILED_MANIFEST, MANIFEST, AccountingError, WriteManifest, temp_name, write_json
@@ -137,7 +137,8 @@ def _check_detector(config: RunConfig) -> dict[str, Any] | None:
     except ModelFileError as error:
         raise ConfigError(f"--detector-model: {error}") from None
     return {"version": stack.version, "stack_sha256": stack.digest, "versions": stack.versions,
-            "date_prior_odds": stack.date_prior_odds, "trained_on": stack.about.get("datasets")}
+            "date_prior_odds": stack.date_prior_odds, "trained_on": stack.about.get("datasets"),
+            "held_out_rates": held_out_rates(config.detect, stack.digest)}
 
 
 def beam_options(beam_args: list[str], workers: int | None) -> PipelineOptions:
@@ -319,7 +320,18 @@ def _detect_summary(detect: dict[str, Any]) -> list[str]:
              if detect["policy"] == "reject" else "  weighted by 1 - probability (weight policy), ")
             + f"{detect['chatbot_residue_flags']:,} with chatbot residue, "
             f"{detect['unsupported_language']:,} not English enough to judge"
-            + (f", {detect['failed']:,} failed (see the log)" if detect.get("failed") else "")]
+            + (f", {detect['failed']:,} failed (see the log)" if detect.get("failed") else ""),
+            *_share_summary(detect)]
+
+
+def _share_summary(detect: dict[str, Any]) -> list[str]:
+    share, rates = detect.get("machine_written_share"), ((detect.get("model") or {}).get("held_out_rates"))
+    if not share:
+        return []
+    low, high = share["ci95"]
+    return [f"  estimated machine-written share: {share['estimate']:.1%} (95% CI {low:.1%}-{high:.1%}; "
+            f"{share['flagged_share']:.1%} at or above {rates['threshold']}, corrected for the detector's held-out "
+            f"TPR {rates['tpr']:.1%} and FPR {rates['fpr']:.1%})"]
 
 
 def summary(manifest: dict[str, Any], output: str) -> str:

@@ -71,7 +71,7 @@ def largest_clusters(rows: list[dict[str, Any]], k: int = LARGEST_CLUSTERS) -> l
              "excerpt": " ".join(r["text"].split())[:80]} for r in kept]
 
 
-def _table_report(table: str, name: str, rows: list[dict[str, Any]], size: int) -> dict[str, Any]:
+def _table_report(table: str, name: str, rows: list[dict[str, Any]], size: int, threshold: float) -> dict[str, Any]:
     reasons: Counter[str] = Counter(r for row in rows for r in row["reasons"])
     flags: Counter[str] = Counter(f for row in rows for f in row["flags"])
     return {
@@ -84,6 +84,8 @@ def _table_report(table: str, name: str, rows: list[dict[str, Any]], size: int) 
         "synthetic_with_probability": sum(1 for row in rows if row["synthetic_probability"] is not None),
         "synthetic_probability_sum": sum(row["synthetic_probability"] for row in rows
                                          if row["synthetic_probability"] is not None),
+        "synthetic_at_or_above_threshold": sum(1 for row in rows if row["synthetic_probability"] is not None
+                                               and row["synthetic_probability"] >= threshold),
     }
 
 
@@ -120,7 +122,7 @@ class WriteDocumentShardFn(beam.DoFn):
             for reason, n in Counter(r for row in table_rows for r in row["reasons"]).items():
                 Metrics.counter(NAMESPACE, f"reason.{reason}").inc(n)
             _log.info("wrote %s (%d rows)", name, len(table_rows))
-            yield _table_report(table, name, table_rows, size)
+            yield _table_report(table, name, table_rows, size, self._detect.threshold)
 
 
 class WriteErrorShardFn(beam.DoFn):

@@ -26,6 +26,7 @@ def test_demo_run_end_to_end_and_output_opens_with_pyarrow(tmp_path):
     assert "firsthand.read: reading" in result.stderr  # progress is logged
     assert "    3 documents, kept c4-03.parquet:1: Our hiking group" in result.stdout  # the largest cluster
     assert "documents/s" in result.stdout
+    assert "estimated machine-written share: 6.9% (95% CI 0.0%-18.1%" in result.stdout
     manifest = json.loads((out / "manifest.json").read_text())
     kept_files = [str(out / f["path"]) for f in manifest["outputs"]["kept"]]
     table = ds.dataset(kept_files, format="parquet").to_table(filter=ds.field("dup_is_representative"))

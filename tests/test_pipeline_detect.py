@@ -45,6 +45,38 @@ def test_the_manifest_reports_the_detector_stage(tagged):
     assert m["beam_metrics"]["detect.scored"] == len(rows) and m["accounting"]["balanced"]
 
 
+def test_the_manifest_estimates_the_machine_written_share_from_held_out_rates(tagged):
+    from detectors.prevalence import Rates, adjusted_share
+    detect = manifest(tagged)["stages"]["detect"]
+    rates = detect["model"]["held_out_rates"]
+    assert rates["measured_on"] == ["dev.jsonl.zst"] and rates["threshold"] == 0.9
+    assert 0.5 < rates["tpr"] < 1 and 0 < rates["fpr"] < 0.05 and rates["machine_texts"] > 1000
+    rows = read_rows(tagged, "documents")
+    flagged = sum(1 for r in rows if r["synthetic_probability"] is not None and r["synthetic_probability"] >= 0.9)
+    assert detect["at_or_above_threshold"] == flagged
+    share = detect["machine_written_share"]
+    expected = adjusted_share(flagged, detect["with_probability"], Rates(0.9, rates["tpr"], rates["fpr"],
+                                                                         rates["machine_texts"], rates["human_texts"]))
+    assert share["estimate"] == round(expected.estimate, 4) and share["ci95"][0] <= share["estimate"] <= share["ci95"][1]
+
+
+def test_no_share_estimate_without_rates_measured_for_this_stack(demo, tmp_path):
+    import json
+    import shutil
+
+    from detectors.stack import default_stack_folder
+    model = tmp_path / "model"
+    shutil.copytree(default_stack_folder(), model)
+    (model / "score_histograms.json").unlink()
+    run(["--input", f"{demo}/news-00.jsonl", "--output", str(tmp_path / "none"), "--detector-model", str(model)])
+    detect = manifest(str(tmp_path / "none"))["stages"]["detect"]
+    assert detect["model"]["held_out_rates"] is None and detect["machine_written_share"] is None
+    source = json.loads(open(f"{default_stack_folder()}/score_histograms.json").read())
+    (model / "score_histograms.json").write_text(json.dumps({**source, "stack_sha256": "0" * 64}))  # another stack's
+    run(["--input", f"{demo}/news-00.jsonl", "--output", str(tmp_path / "other"), "--detector-model", str(model)])
+    assert manifest(str(tmp_path / "other"))["stages"]["detect"]["machine_written_share"] is None
+
+
 def test_weight_policy_rejects_nothing_for_synthetic_text_and_weights_it(demo, tagged, tmp_path):
     out = str(tmp_path / "weight")
     run(["--input", f"{demo}/*", "--output", out, "--mode", "tag", "--synthetic-policy", "weight"])
