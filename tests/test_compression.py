@@ -1,6 +1,7 @@
 import bz2
 import io
 import lzma
+from pathlib import Path
 
 import pytest
 
@@ -46,3 +47,40 @@ def test_gzip_zero_padding_after_last_member_is_accepted():
 def test_sniffing_uses_magic_bytes_not_names():
     assert sniff_compression(zst(b"x")[:8]) == "zstd"
     assert sniff_compression(b'{"text"') is None
+
+
+_BOMB_READER = """
+import resource, sys
+from pipeline.formats import SkippedRecords, read_stream
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+items = list(read_stream(lambda: open(sys.argv[1], "rb"), "jsonl", SkippedRecords(), 1 << 20))
+grown = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) // 1024
+print(",".join(getattr(i, "kind", "record") for i in items), grown)
+"""
+
+
+@pytest.mark.parametrize("codec", ["gz", "bz2", "xz", "zst"])
+def test_a_decompression_bomb_is_read_in_bounded_memory(codec, tmp_path):
+    """A few hundred KB that expand to 512 MB (one JSON line of 'a's, as 128 concatenated
+    members of 4 MB each) end as one record_too_large error; the reading process grows by
+    far less than the expansion."""
+    import gzip
+    import subprocess
+    import sys
+
+    import zstandard
+    compress = {"gz": lambda d: gzip.compress(d, 9, mtime=0), "bz2": bz2.compress, "xz": lzma.compress,
+                "zst": lambda d: zstandard.ZstdCompressor(level=19).compress(d)}[codec]
+    block = b"a" * (4 << 20)
+    middle = compress(block)
+    bomb = compress(b'{"text": "' + block) + middle * 126 + compress(block + b'"}\n')
+    path = tmp_path / f"bomb.jsonl.{codec}"
+    path.write_bytes(bomb)
+    assert len(bomb) < 2 << 20
+    root = str(Path(__file__).resolve().parents[1])
+    result = subprocess.run([sys.executable, "-c", _BOMB_READER, str(path)], capture_output=True, text=True,
+                            cwd=root, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    kinds, grown_mb = result.stdout.split()
+    assert kinds == "record_too_large"
+    assert int(grown_mb) < 160, f"reading a 512 MB expansion grew the process by {grown_mb} MB"

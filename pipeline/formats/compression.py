@@ -21,9 +21,13 @@ import zstandard
 
 _MAGIC = (("gzip", b"\x1f\x8b"), ("zstd", b"\x28\xb5\x2f\xfd"), ("bzip2", b"BZh"), ("xz", b"\xfd7zXZ\x00"))
 
-# Compressed bytes fed per call. Small, because one call returns all the output of
-# its input, and crafted input can expand by a factor of thousands.
+# Compressed bytes read per call, and decompressed bytes returned per call: a crafted file
+# (a "decompression bomb") can expand a thousands-fold, so output is capped, not input.
 _INPUT_CHUNK = 16384
+_OUTPUT_CAP = 1 << 20
+# zstandard's decompressobj has no output cap: feed it little at a time instead. A zstd
+# block cannot expand beyond ~32,000x (128 KB from 4 bytes), so 1 KB in is at most ~32 MB out.
+_ZSTD_FEED = 1024
 
 
 class _Decompressor(Protocol):
@@ -42,7 +46,8 @@ _FACTORIES: dict[str, Callable[[], _Decompressor]] = {
 
 
 class DecompressingReader(io.RawIOBase):
-    """Raw stream over concatenated members/frames of one codec; `truncated` after a cut."""
+    """Raw stream over concatenated members/frames of one codec; `truncated` after a cut.
+    Memory stays bounded whatever the expansion ratio: see _OUTPUT_CAP and _ZSTD_FEED."""
 
     def __init__(self, source: BinaryIO, codec: str):
         self._source = source
@@ -51,38 +56,61 @@ class DecompressingReader(io.RawIOBase):
         self._new = _FACTORIES[codec]
         self._member = self._new()
         self._member_has_input = False
+        self._input = b""           # compressed bytes read but not yet given to the decompressor
         self._pending = b""
+        self._offset = 0            # into _pending: no re-slicing of a large buffer per small read
         self._done = False
 
     def readable(self) -> bool:
         return True
 
     def readinto(self, buffer) -> int:
-        while not self._pending and not self._done:
-            self._pending = self._next_output()
-        n = min(len(buffer), len(self._pending))
-        buffer[:n] = self._pending[:n]
-        self._pending = self._pending[n:]
+        while self._offset >= len(self._pending) and not self._done:
+            self._pending, self._offset = self._next_output(), 0
+        n = min(len(buffer), len(self._pending) - self._offset)
+        buffer[:n] = self._pending[self._offset:self._offset + n]
+        self._offset += n
         return n
 
     def _next_output(self) -> bytes:
-        chunk = self._source.read(_INPUT_CHUNK)
-        if not chunk:
-            self._done = True
-            self.truncated = self._member_has_input
-            return b""
-        out = []
-        while chunk:
-            out.append(self._member.decompress(chunk))
-            self._member_has_input = True
-            if not self._member.eof:
-                break
-            chunk = self._member.unused_data
+        """At most about _OUTPUT_CAP bytes (zstd: what _ZSTD_FEED bytes expand to)."""
+        if not self._input and not self._has_buffered_output():
+            self._input = self._source.read(_INPUT_CHUNK)
+            if not self._input and self.codec == "gzip" and self._member_has_input:
+                tail = self._member.flush()   # output zlib still held when its input ran out
+                if tail:
+                    return tail
+            if not self._input:
+                self._done = True
+                self.truncated = self._member_has_input
+                return b""
+        out, remaining = self._decompress(self._input)
+        self._member_has_input = True
+        if self._member.eof:
+            # zlib repeats the bytes past the member's end in both unused_data and unconsumed_tail;
+            # zstd's `remaining` was never given to it
+            remaining = self._member.unused_data + (remaining if self.codec == "zstd" else b"")
             self._member = self._new()
             self._member_has_input = False
-            if chunk and not chunk.strip(b"\x00") and self.codec == "gzip":
-                chunk = b""  # zero padding after the last gzip member, as gzip(1) allows
-        return b"".join(out)
+            if remaining and not remaining.strip(b"\x00") and self.codec == "gzip":
+                remaining = b""  # zero padding after the last gzip member, as gzip(1) allows
+        self._input = remaining
+        return out
+
+    def _decompress(self, data: bytes) -> tuple[bytes, bytes]:
+        """(output, input not yet given to the decompressor)."""
+        member = self._member
+        if self.codec == "zstd":
+            return member.decompress(data[:_ZSTD_FEED]), data[_ZSTD_FEED:]
+        if self.codec == "gzip":   # zlib hands back the input it did not use as unconsumed_tail
+            return member.decompress(data, _OUTPUT_CAP), member.unconsumed_tail
+        return member.decompress(data, max_length=_OUTPUT_CAP), b""   # bz2 and lzma keep it internally
+
+    def _has_buffered_output(self) -> bool:
+        """Whether the decompressor still holds input it has not turned into output."""
+        if self.codec in ("bzip2", "xz"):
+            return not self._member.needs_input and not self._member.eof
+        return False
 
 
 def sniff_compression(head: bytes) -> str | None:
