@@ -148,6 +148,10 @@ def dedup_config_from(o: "FirsthandOptions") -> DedupConfig:
             bands, rows = _DEFAULT_MINHASH.bands, _DEFAULT_MINHASH.rows
     elif bands is None or rows is None:
         raise ConfigError("give both --lsh-bands and --lsh-rows, or neither")
+    if bands < 1 or rows < 1 or bands * rows > o.minhash_perms:
+        raise ConfigError(f"{bands} LSH bands x {rows} rows use {bands * rows} MinHash permutations but only "
+                          f"{o.minhash_perms} are computed: raise --minhash-perms to at least {bands * rows}, "
+                          "or lower --lsh-bands/--lsh-rows")
     try:
         minhash = MinHashConfig(ngram=o.shingle_size, unit=o.shingle_unit, fold_digits=o.fold_digits,
                                 num_perm=o.minhash_perms, bands=bands, rows=rows)

@@ -185,6 +185,9 @@ def test_glob_matching_nothing_is_refused_before_any_work(tmp_path):
     (["--max-record-bytes", "0"], "max-record-bytes"),
     (["--frobnicate", "3"], "unknown option"),
     (["--preset", "pile"], "invalid choice"),
+    (["--lsh-bands", "20", "--lsh-rows", "8"], "raise --minhash-perms to at least 160"),
+    (["--dedup-threshold", "1.5"], "--dedup-threshold must be between 0 and 1"),
+    (["--num-shards", "abc"], "invalid int value"),
 ])
 def test_bad_options_are_refused_up_front(demo, tmp_path, args, message):
     with pytest.raises((ConfigError, SystemExit)) as info:
