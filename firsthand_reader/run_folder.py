@@ -11,11 +11,7 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-from schemas import SCHEMA_VERSION
-
-MANIFEST = "manifest.json"
-FAILED_MANIFEST = "manifest.failed.json"
-DOCUMENT_TABLES = ("kept", "rejected", "documents")
+from schemas import DOCUMENT_TABLES, DOCUMENTS, FAILED_MANIFEST, KEPT, MANIFEST, SCHEMA_VERSION
 
 
 class RunFolderError(RuntimeError):
@@ -72,10 +68,10 @@ class RunFolder:
         outputs = self.manifest["outputs"]
         written = [t for t in DOCUMENT_TABLES if t in outputs]
         if wanted is None:
-            return ["documents"] if "documents" in written else ["kept"]
+            return [DOCUMENTS] if DOCUMENTS in written else [KEPT]
         refused = [t for t in wanted if t not in written]
         if refused:
-            hint = " (a tag-mode run writes documents/)" if "documents" in written else ""
+            hint = f" (a tag-mode run writes {DOCUMENTS}/)" if DOCUMENTS in written else ""
             raise ValueError(f"table(s) {refused} are not document tables of this run; it has {written}{hint}")
         return list(wanted)
 

@@ -16,12 +16,11 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
 from detectors.prevalence import Rates, adjusted_share
-from pipeline.write import DOCUMENTS, ERRORS, KEPT, REJECTED, TEMP_DIR, rename_into_place
-from schemas import (FLAG_CHATBOT_RESIDUE, FLAG_DETECTOR_FAILED, FLAG_DETECTOR_UNSUPPORTED, REASON_CHATBOT_RESIDUE,
-                     REASON_EXACT_DUPLICATE, REASON_NEAR_DUPLICATE, REASON_SYNTHETIC, SCHEMA_VERSION)
+from pipeline.write import TEMP_DIR, rename_into_place
+from schemas import (DOCUMENTS, ERRORS, FAILED_MANIFEST, FLAG_CHATBOT_RESIDUE, FLAG_DETECTOR_FAILED,
+                     FLAG_DETECTOR_UNSUPPORTED, KEPT, MANIFEST, REASON_CHATBOT_RESIDUE, REASON_EXACT_DUPLICATE,
+                     REASON_NEAR_DUPLICATE, REASON_SYNTHETIC, REJECTED, SCHEMA_VERSION)
 
-MANIFEST = "manifest.json"
-FAILED_MANIFEST = "manifest.failed.json"
 _log = logging.getLogger("firsthand.manifest")
 
 

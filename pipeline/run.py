@@ -23,10 +23,11 @@ from pipeline.dedup import Duplicates
 from pipeline.detect import ScoreDocuments, held_out_rates, load_configured_stack
 from pipeline.documents import SourceFile
 from pipeline.formats import detect_format
-from pipeline.manifest import FAILED_MANIFEST, MANIFEST, AccountingError, WriteManifest, temp_name, write_json
+from pipeline.manifest import AccountingError, WriteManifest, temp_name, write_json
 from pipeline.options import ConfigError, RunConfig, config_from_options
 from pipeline.read import ERRORS, NAMESPACE, REPORTS, ReadDocuments
-from pipeline.write import DOCUMENTS, ERRORS as ERRORS_TABLE, KEPT, REJECTED, TEMP_DIR, WriteDocuments, WriteErrors
+from pipeline.write import TEMP_DIR, WriteDocuments, WriteErrors
+from schemas import DOCUMENTS, ERRORS as ERRORS_TABLE, FAILED_MANIFEST, KEPT, MANIFEST, REJECTED
 
 DEFAULT_RUNNER = "FnApiRunner"  # DirectRunner would first try to download Prism
 _RUN_ENTRIES = {KEPT, REJECTED, DOCUMENTS, ERRORS_TABLE, TEMP_DIR, MANIFEST, FAILED_MANIFEST,

@@ -22,9 +22,8 @@ from pipeline.dedup import DupInfo
 from pipeline.decisions import decide
 from pipeline.detect import DetectConfig
 from pipeline.read import NAMESPACE
-from schemas import DECISION_KEEP, ERROR_COLUMN_NAMES, document_schema, error_schema
+from schemas import DECISION_KEEP, DOCUMENTS, ERROR_COLUMN_NAMES, ERRORS, KEPT, REJECTED, document_schema, error_schema
 
-KEPT, REJECTED, DOCUMENTS, ERRORS = "kept", "rejected", "documents", "errors"
 TEMP_DIR = "_temporary"
 ROW_GROUP_ROWS = 10_000
 _log = logging.getLogger("firsthand.write")

@@ -15,6 +15,13 @@ SCHEMA_VERSION = "1.2.0"
 SCHEMA_VERSION_KEY = b"firsthand.schema_version"
 TABLE_KEY = b"firsthand.table"
 
+# A run folder: one sub-folder of Parquet shards per table, and the manifest written last
+# (or, when the accounting fails, the failed manifest instead). Writers and readers share these.
+KEPT, REJECTED, DOCUMENTS, ERRORS = "kept", "rejected", "documents", "errors"
+DOCUMENT_TABLES = (KEPT, REJECTED, DOCUMENTS)
+MANIFEST = "manifest.json"
+FAILED_MANIFEST = "manifest.failed.json"
+
 
 @dataclass(frozen=True)
 class Column:
