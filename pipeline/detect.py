@@ -7,7 +7,6 @@ dedup, so that a cluster's kept copy can be its least synthetic member.
 from __future__ import annotations
 
 import json
-
 import logging
 from dataclasses import dataclass
 from typing import Any, Iterator
@@ -42,10 +41,15 @@ def read_bytes(path: str) -> bytes:
         return f.read()
 
 
+def stack_folder(config: DetectConfig) -> str:
+    """--detector-model, or the stack shipped with firsthand."""
+    from detectors.stack import default_stack_folder
+    return config.model or default_stack_folder()
+
+
 def load_configured_stack(config: DetectConfig):
-    from detectors.stack import default_stack_folder, load_stack
-    folder = config.model or default_stack_folder()
-    return load_stack(folder, read_bytes=read_bytes, date_prior_odds=config.date_prior_odds)
+    from detectors.stack import load_stack
+    return load_stack(stack_folder(config), read_bytes=read_bytes, date_prior_odds=config.date_prior_odds)
 
 
 def held_out_rates(config: DetectConfig, stack_sha256: str) -> dict[str, Any] | None:
@@ -53,8 +57,7 @@ def held_out_rates(config: DetectConfig, stack_sha256: str) -> dict[str, Any] | 
     folder's score_histograms.json; None when the folder has none, or it was measured with
     another stack."""
     from detectors.prevalence import HISTOGRAMS_FILE, rates_at
-    from detectors.stack import default_stack_folder
-    path = FileSystems.join(config.model or default_stack_folder(), HISTOGRAMS_FILE)
+    path = FileSystems.join(stack_folder(config), HISTOGRAMS_FILE)
     if not FileSystems.exists(path):
         return None
     histograms = json.loads(read_bytes(path))

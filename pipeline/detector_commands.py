@@ -57,6 +57,13 @@ def _settings(args):
     return TrainSettings(folds=args.folds, l2=args.l2, ngram=params)
 
 
+def _data_args(parser: argparse.ArgumentParser, data_help: str, limit_help: str) -> None:
+    """--data, --limit and --quiet: what both commands read and how they report."""
+    parser.add_argument("--data", nargs="+", required=True, help=data_help)
+    parser.add_argument("--limit", type=int, default=None, help=limit_help)
+    parser.add_argument("--quiet", action="store_true", help="No progress lines on stderr.")
+
+
 def _training_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--folds", type=int, default=5, help="Folds for out-of-fold scores (default 5).")
     parser.add_argument("--l2", type=float, default=1.0, help="L2 penalty of the logistic stacker (default 1).")
@@ -76,11 +83,9 @@ def cmd_train_detector(argv: list[str]) -> int:
                     "Lines ({\"text\": ..., \"label\": \"human\"|\"machine\"}, optional dataset/domain/"
                     "generator; plain, .gz or .zst) and write it to a folder for `firsthand run "
                     "--detector-model`.")
-    parser.add_argument("--data", nargs="+", required=True, help="Labelled JSON Lines files.")
+    _data_args(parser, "Labelled JSON Lines files.", "Use only the first N rows.")
     parser.add_argument("--out", required=True, help="Local folder to write stack.json, ngram.ftz and MODEL_CARD.md "
                         "(copy it to a bucket for --detector-model gs://...).")
-    parser.add_argument("--limit", type=int, default=None, help="Use only the first N rows.")
-    parser.add_argument("--quiet", action="store_true")
     _training_args(parser)
     args = parser.parse_args(argv)
     say = _progress(args.quiet)
@@ -107,15 +112,13 @@ def cmd_evaluate(argv: list[str]) -> int:
                     "FPR, calibration error, pooled and per dataset, domain and generator, and docs/s. "
                     "With --lodo-train, also leave-one-dataset-out: for each dataset of --data, train "
                     "on --lodo-train without it and score it.")
-    parser.add_argument("--data", nargs="+", required=True, help="Labelled JSON Lines files to score.")
+    _data_args(parser, "Labelled JSON Lines files to score.", "Use only the first N rows of each input.")
     parser.add_argument("--human-from", nargs="+", default=[],
                         help="Add only the human rows of these files (e.g. attacks, which are machine "
                              "only, against dev's human rows).")
     parser.add_argument("--model", default=None, help="Stack folder (default: the model shipped with firsthand).")
     parser.add_argument("--lodo-train", nargs="+", default=[], help="Training files for leave-one-dataset-out.")
-    parser.add_argument("--limit", type=int, default=None, help="Use only the first N rows of each input.")
     parser.add_argument("--json", default=None, help="Also write the full report to this JSON file.")
-    parser.add_argument("--quiet", action="store_true")
     _training_args(parser)
     args = parser.parse_args(argv)
     say = _progress(args.quiet)
