@@ -1,6 +1,7 @@
 """Small builders for test input files in every supported format."""
 from __future__ import annotations
 
+import filecmp
 import glob
 import gzip
 import io
@@ -64,3 +65,15 @@ def parquet_bytes(table) -> bytes:
     buf = io.BytesIO()
     pq.write_table(table, buf)
     return buf.getvalue()
+
+
+def files_under(folder: str, suffix: str = "") -> list[str]:
+    """The files below `folder` ending in `suffix`, relative to it, sorted."""
+    return sorted(os.path.relpath(os.path.join(root, name), folder)
+                  for root, _, names in os.walk(folder) for name in names if name.endswith(suffix))
+
+
+def assert_same_bytes(one: str, two: str, names: list[str]) -> None:
+    """The files `names` hold the same bytes under folders `one` and `two`."""
+    _, mismatch, errors = filecmp.cmpfiles(one, two, names, shallow=False)
+    assert mismatch == [] and errors == [], (mismatch, errors)

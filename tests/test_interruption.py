@@ -1,6 +1,5 @@
 """A run killed with SIGKILL at a random point leaves nothing that looks complete, and a
 rerun with --overwrite writes exactly what an uninterrupted run writes."""
-import filecmp
 import os
 import random
 import signal
@@ -8,16 +7,14 @@ import subprocess
 import sys
 import time
 
+from tests.helpers import assert_same_bytes, files_under
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _run(args, **kwargs):
     return subprocess.Popen([sys.executable, "-m", "pipeline", "run", *args], cwd=ROOT, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, **kwargs)
-
-
-def _files(folder):
-    return sorted(os.path.relpath(os.path.join(r, n), folder) for r, _, ns in os.walk(folder) for n in ns)
 
 
 def test_killed_runs_leave_no_complete_looking_output_and_reruns_match(tmp_path):
@@ -45,8 +42,6 @@ def test_killed_runs_leave_no_complete_looking_output_and_reruns_match(tmp_path)
                 pass
         # rerunning over the debris gives the uninterrupted run's bytes
         assert _run([*common, "--output", out, "--overwrite"]).wait(timeout=300) == 0
-        assert _files(out) == _files(clean)
-        _, mismatch, errors = filecmp.cmpfiles(clean, out, [f for f in _files(clean) if f.endswith(".parquet")],
-                                               shallow=False)
-        assert mismatch == [] and errors == []
+        assert files_under(out) == files_under(clean)
+        assert_same_bytes(clean, out, files_under(clean, ".parquet"))
     assert killed_before_the_end >= 1   # the kills did land mid-run (timing-based: most attempts do)

@@ -1,5 +1,4 @@
 """The whole pipeline, in process, on the demo corpus and on crafted inputs."""
-import filecmp
 import json
 import os
 
@@ -8,7 +7,7 @@ import pytest
 from detectors.minhash import jaccard, shingles
 from pipeline.options import ConfigError
 from pipeline.run import run
-from tests.helpers import jsonl_bytes, manifest, read_rows, write
+from tests.helpers import assert_same_bytes, files_under, jsonl_bytes, manifest, read_rows, write
 
 SHARED_WEB = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "web")
 
@@ -122,19 +121,14 @@ def test_tag_mode_writes_every_document_with_its_decision(demo, demo_run, tmp_pa
     assert set(manifest(out)["outputs"]) == {"documents", "errors"}
 
 
-def _files(run_dir):
-    return sorted(os.path.relpath(os.path.join(d, f), run_dir) for d, _, fs in os.walk(run_dir) for f in fs
-                  if f.endswith(".parquet"))
-
-
 def test_same_bytes_in_one_process_and_in_two_worker_processes(demo, tmp_path):
     one = str(tmp_path / "one")
     two = str(tmp_path / "two")
     run(["--input", f"{demo}/*", "--output", one, "--num-shards", "3"])
     run(["--input", f"{demo}/*", "--output", two, "--num-shards", "3"], workers=2)
-    assert _files(one) == _files(two) and len(_files(one)) >= 5
-    match, mismatch, errors = filecmp.cmpfiles(one, two, _files(one), shallow=False)
-    assert mismatch == [] and errors == []
+    shards = files_under(one, ".parquet")
+    assert files_under(two, ".parquet") == shards and len(shards) >= 5
+    assert_same_bytes(one, two, shards)
     assert manifest(one)["counts"] == manifest(two)["counts"]
 
 

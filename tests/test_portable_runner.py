@@ -1,7 +1,6 @@
 """The pipeline through Beam's portable Job API, as a Flink job server would run it: Beam's
 local job service and an EXTERNAL Python worker pool (what a TaskManager's sidecar runs),
 both started here on loopback. The output must equal FnApiRunner's, byte for byte."""
-import filecmp
 import os
 import socket
 import subprocess
@@ -11,7 +10,7 @@ import time
 import pytest
 
 from pipeline.run import run
-from tests.helpers import manifest
+from tests.helpers import assert_same_bytes, files_under, manifest
 
 
 def _free_port() -> int:
@@ -60,11 +59,6 @@ def portable_services(tmp_path_factory):
             log.close()
 
 
-def _parquet_files(folder: str) -> list[str]:
-    return sorted(os.path.relpath(os.path.join(root, n), folder)
-                  for root, _, names in os.walk(folder) for n in names if n.endswith(".parquet"))
-
-
 def test_portable_runner_with_an_external_worker_pool_writes_what_fnapirunner_writes(
         demo, tmp_path, portable_services):
     job_endpoint, pool_endpoint, pool_log = portable_services
@@ -73,10 +67,9 @@ def test_portable_runner_with_an_external_worker_pool_writes_what_fnapirunner_wr
     run(["--input", f"{demo}/*", "--output", portable, "--num-shards", "2",
          "--runner", "PortableRunner", "--job_endpoint", job_endpoint,
          "--environment_type", "EXTERNAL", "--environment_config", pool_endpoint])
-    files = _parquet_files(local)
-    assert len(files) >= 5 and _parquet_files(portable) == files
-    _, mismatch, errors = filecmp.cmpfiles(local, portable, files, shallow=False)
-    assert mismatch == [] and errors == []
+    files = files_under(local, ".parquet")
+    assert len(files) >= 5 and files_under(portable, ".parquet") == files
+    assert_same_bytes(local, portable, files)
     m = manifest(portable)
     assert m["counts"] == manifest(local)["counts"]
     assert m["beam_options"]["runner"] == "PortableRunner"

@@ -5,6 +5,7 @@ import io
 import json
 import os
 import re
+from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
@@ -13,7 +14,7 @@ from detectors.stack import default_stack_folder
 from pipeline.options import ConfigError
 from pipeline.run import run
 from tests import objectstore
-from tests.helpers import manifest
+from tests.helpers import files_under, manifest
 
 BUCKET = f"{objectstore.SCHEME}://bucket"
 
@@ -50,13 +51,7 @@ def _sorted(rows: list[dict]) -> list[dict]:
 
 
 def _local_files(folder: str) -> dict[str, bytes]:
-    found = {}
-    for root, _, names in os.walk(folder):
-        for name in names:
-            path = os.path.join(root, name)
-            with open(path, "rb") as f:
-                found[os.path.relpath(path, folder)] = f.read()
-    return found
+    return {name: Path(folder, name).read_bytes() for name in files_under(folder)}
 
 
 def test_a_run_on_an_object_store_writes_what_a_local_run_writes(demo, tmp_path, store):
