@@ -11,7 +11,7 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-from schemas import DOCUMENT_TABLES, DOCUMENTS, FAILED_MANIFEST, KEPT, MANIFEST, SCHEMA_VERSION
+from schemas import DOCUMENT_TABLES, DOCUMENTS, FAILED_MANIFEST, KEPT, MANIFEST, SCHEMA_VERSION, UNCHECKED_MANIFEST
 
 
 class RunFolderError(RuntimeError):
@@ -45,11 +45,16 @@ class RunFolder:
     def _read_manifest(self) -> dict[str, Any]:
         path = posixpath.join(self.root, MANIFEST)
         if self.fs.get_file_info(path).type == pafs.FileType.NotFound:
-            failed = self.fs.get_file_info(posixpath.join(self.root, FAILED_MANIFEST)).type != pafs.FileType.NotFound
-            raise RunFolderError(
-                f"{self.uri} has no {MANIFEST}: "
-                + (f"the run failed its accounting (see {FAILED_MANIFEST}); do not train on it" if failed
-                   else "the run has not finished (or this is not a firsthand run folder); its files are not trusted"))
+            def present(name: str) -> bool:
+                return self.fs.get_file_info(posixpath.join(self.root, name)).type != pafs.FileType.NotFound
+            if present(FAILED_MANIFEST):
+                why = f"the run failed its accounting (see {FAILED_MANIFEST}); do not train on it"
+            elif present(UNCHECKED_MANIFEST):
+                why = (f"the pipeline finished but the driver stopped before checking Beam's metrics against "
+                       f"{UNCHECKED_MANIFEST}; rerun with --overwrite")
+            else:
+                why = "the run has not finished (or this is not a firsthand run folder); its files are not trusted"
+            raise RunFolderError(f"{self.uri} has no {MANIFEST}: {why}")
         with self.fs.open_input_stream(path) as f:
             manifest = json.loads(f.read())
         if manifest.get("status") != "complete":

@@ -23,6 +23,7 @@ commands:
   run      run the pipeline: firsthand run --input GLOB --output DIR [options] [Beam options]
   demo     write the demo corpus: firsthand demo --output DIR
   schema   print the output tables' columns as Markdown
+  report   write a finished run's HTML report: firsthand report RUN_DIR [--out FILE]
   train-detector  train the synthetic-text detector stack from labelled JSON Lines
   evaluate        score labelled JSON Lines with a detector stack (AUROC, TPR at FPR, calibration,
                   per dataset/domain/generator, leave-one-dataset-out)
@@ -118,6 +119,24 @@ def cmd_schema(argv: list[str]) -> int:
     return 0
 
 
+def cmd_report(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="firsthand report", description="Write one self-contained HTML page about a finished run, from its "
+        "manifest and output shards only (firsthand run writes it into the run folder too).")
+    parser.add_argument("run_dir", help="The run's --output folder (local, gs://, s3://, ...).")
+    parser.add_argument("--out", default=None, help="Where to write the page (default: RUN_DIR/report.html).")
+    parser.add_argument("--sample-rows", type=int, default=None,
+                        help="Documents read for distributions and tail retention; larger runs are sampled by "
+                             "whole row groups spread over the shards (default: 200000).")
+    args = parser.parse_args(argv)
+    if args.sample_rows is not None and args.sample_rows < 1:
+        raise ConfigError(f"--sample-rows must be 1 or more, got {args.sample_rows}")
+    _setup_logging(verbose=False)
+    from pipeline.report import DEFAULT_SAMPLE_ROWS, write_report
+    print(write_report(args.run_dir, args.sample_rows or DEFAULT_SAMPLE_ROWS, args.out))
+    return 0
+
+
 def cmd_train_detector(argv: list[str]) -> int:
     from pipeline.detector_commands import cmd_train_detector as command
     return command(argv)
@@ -128,7 +147,7 @@ def cmd_evaluate(argv: list[str]) -> int:
     return command(argv)
 
 
-COMMANDS = {"run": cmd_run, "demo": cmd_demo, "schema": cmd_schema,
+COMMANDS = {"run": cmd_run, "demo": cmd_demo, "schema": cmd_schema, "report": cmd_report,
             "train-detector": cmd_train_detector, "evaluate": cmd_evaluate}
 
 

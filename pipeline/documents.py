@@ -7,6 +7,7 @@ import datetime as dt
 import decimal
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,7 +16,13 @@ from pipeline.fields import FieldMapping, first_present, delete_path, parse_date
 from pipeline.formats.records import (
     EMPTY_TEXT, INVALID_UNICODE, MISSING_TEXT, TEXT_NOT_STRING, RawRecord, RecordError,
 )
-from schemas import FLAG_DATE_UNPARSEABLE
+from schemas import FLAG_CONTROL_CHARACTERS, FLAG_DATE_UNPARSEABLE
+
+
+# C0 controls and DEL, but not tab, newline, vertical tab, form feed or carriage return:
+# NUL or ESC in text is a sign of binary or mis-decoded content. The text is kept as it is
+# (changing it silently would be worse) and flagged, so a reader can leave such rows out.
+_CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0e-\x1f\x7f]")
 
 
 @dataclass(frozen=True)
@@ -92,6 +99,8 @@ def build_document(record: RawRecord, mapping: FieldMapping, source: SourceFile)
     date_path, raw_date = first_present(record.fields, mapping.date)
     date = parse_date(raw_date) if date_path is not None else None
     flags = [FLAG_DATE_UNPARSEABLE] if date_path is not None and date is None else []
+    if _CONTROL_CHARACTERS.search(text):
+        flags.append(FLAG_CONTROL_CHARACTERS)
 
     try:
         source_fields = _carried_fields(record.fields, text_path)

@@ -18,7 +18,7 @@ from apache_beam.io.filesystems import FileSystems
 from detectors.prevalence import Rates, adjusted_share
 from pipeline.write import TEMP_DIR, rename_into_place
 from schemas import (DOCUMENTS, ERRORS, FAILED_MANIFEST, FLAG_CHATBOT_RESIDUE, FLAG_DETECTOR_FAILED,
-                     FLAG_DETECTOR_UNSUPPORTED, KEPT, MANIFEST, REASON_CHATBOT_RESIDUE, REASON_EXACT_DUPLICATE,
+                     FLAG_DETECTOR_UNSUPPORTED, KEPT, MANIFEST, UNCHECKED_MANIFEST, REASON_CHATBOT_RESIDUE, REASON_EXACT_DUPLICATE,
                      REASON_NEAR_DUPLICATE, REASON_SYNTHETIC, REJECTED, SCHEMA_VERSION)
 
 _log = logging.getLogger("firsthand.manifest")
@@ -178,18 +178,23 @@ def temp_name(name: str) -> str:
     return f".{name}.tmp"
 
 
-def write_json(output: str, name: str, data: dict[str, Any]) -> None:
-    """Write JSON to output/name atomically (temporary file beside it, then rename)."""
+def write_file(output: str, name: str, data: bytes) -> None:
+    """Write output/name atomically (temporary file beside it, then rename)."""
     temp = FileSystems.join(output, temp_name(name))
     with FileSystems.create(temp) as f:
-        f.write(json.dumps(data, indent=2, sort_keys=False, default=str).encode("utf-8"))
+        f.write(data)
     rename_into_place(temp, FileSystems.join(output, name))
 
 
+def write_json(output: str, name: str, data: dict[str, Any]) -> None:
+    write_file(output, name, json.dumps(data, indent=2, sort_keys=False, default=str).encode("utf-8"))
+
+
 class WriteManifestFn(beam.DoFn):
-    def __init__(self, output: str, run_info: dict[str, Any]):
+    def __init__(self, output: str, run_info: dict[str, Any], name: str):
         self._output = output
         self._run_info = run_info
+        self._name = name
 
     def process(self, reports: list[dict[str, Any]]):
         manifest = build_manifest(reports, self._run_info)
@@ -200,22 +205,27 @@ class WriteManifestFn(beam.DoFn):
                 "records were lost or duplicated between reading and writing: "
                 f"{json.dumps(manifest['accounting'])}. The output is incomplete and has no manifest.json; "
                 f"details are in {FileSystems.join(self._output, FAILED_MANIFEST)}. Please report this.")
-        write_json(self._output, MANIFEST, manifest)
+        write_json(self._output, self._name, manifest)
         temp = FileSystems.join(self._output, TEMP_DIR)
         if FileSystems.exists(temp):  # absent when the run wrote no shard at all
             FileSystems.delete([temp])
-        _log.info("wrote %s", FileSystems.join(self._output, MANIFEST))
+        _log.info("wrote %s", FileSystems.join(self._output, self._name))
         yield manifest["counts"]
 
 
 class WriteManifest(beam.PTransform):
-    """All reports -> manifest.json, once every shard is written."""
+    """All reports -> the manifest, once every shard is written.
 
-    def __init__(self, output: str, run_info: dict[str, Any]):
+    It is written as manifest.unchecked.json when the driver will compare it with Beam's
+    metrics and then rename it (see pipeline.run.promote_manifest); as manifest.json when no
+    driver waits for the job (--detach)."""
+
+    def __init__(self, output: str, run_info: dict[str, Any], checked_by_driver: bool = True):
         super().__init__()
         self._output, self._run_info = output, run_info
+        self._name = UNCHECKED_MANIFEST if checked_by_driver else MANIFEST
 
     def expand(self, reports):
         return (reports
                 | "Collect" >> beam.combiners.ToList()
-                | "Write" >> beam.ParDo(WriteManifestFn(self._output, self._run_info)))
+                | "Write" >> beam.ParDo(WriteManifestFn(self._output, self._run_info, self._name)))

@@ -78,6 +78,9 @@ class ReadFileFn(beam.DoFn):
                 _log.info("  %s: %d documents, %d errors so far (%.0f docs/s)", source.path, documents,
                           sum(errors.values()), documents / (now - started))
 
+        if source.size_bytes == 0 and not documents and not errors:
+            skipped.add("empty_file")  # valid, but worth a line in the manifest: often a failed download
+            _log.warning("%s is empty (0 bytes)", source.path)
         elapsed = time.monotonic() - started
         self._files.inc()
         self._documents.inc(documents)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime as dt
+import glob
 import json
 import logging
 import math
@@ -27,11 +28,12 @@ from pipeline.manifest import AccountingError, WriteManifest, temp_name, write_j
 from pipeline.options import ConfigError, RunConfig, config_from_options
 from pipeline.read import ERRORS, NAMESPACE, REPORTS, ReadDocuments
 from pipeline.write import TEMP_DIR, WriteDocuments, WriteErrors
-from schemas import DOCUMENTS, ERRORS as ERRORS_TABLE, FAILED_MANIFEST, KEPT, MANIFEST, REJECTED
+from schemas import (DOCUMENTS, ERRORS as ERRORS_TABLE, FAILED_MANIFEST, KEPT, MANIFEST, REJECTED, REPORT,
+                     UNCHECKED_MANIFEST)
 
 DEFAULT_RUNNER = "FnApiRunner"  # DirectRunner would first try to download Prism
-_RUN_ENTRIES = {KEPT, REJECTED, DOCUMENTS, ERRORS_TABLE, TEMP_DIR, MANIFEST, FAILED_MANIFEST,
-                temp_name(MANIFEST), temp_name(FAILED_MANIFEST)}
+_RUN_ENTRIES = {KEPT, REJECTED, DOCUMENTS, ERRORS_TABLE, TEMP_DIR,
+                *(n for name in (MANIFEST, FAILED_MANIFEST, UNCHECKED_MANIFEST, REPORT) for n in (name, temp_name(name)))}
 _GLOB_CHARS = "*?[{"
 _log = logging.getLogger("firsthand")
 
@@ -59,15 +61,17 @@ def expand_inputs(patterns: tuple[str, ...], forced_format: str) -> list[SourceF
             matched = FileSystems.match([absolute])[0].metadata_list
         except Exception as e:  # noqa: BLE001 - Beam raises BeamIOError and others per filesystem
             raise ConfigError(f"cannot list --input {pattern}: {e}") from None
-        files = [m for m in matched if not (_is_local(m.path) and os.path.isdir(m.path))]
+        files = [(m.path, m.size_in_bytes) for m in matched if not (_is_local(m.path) and os.path.isdir(m.path))]
+        if _is_local(absolute):  # Beam's listing drops what it cannot stat (a broken link): keep it, to fail as an error row
+            files += [(path, 0) for path in sorted(glob.glob(absolute, recursive=True)) if not os.path.exists(path)]
         if not files:
             raise ConfigError(f"--input {pattern} matched no file; check the path and quote the glob "
                               "so the shell does not expand it")
         base = pattern_base(absolute)
-        for m in files:
-            fmt = forced_format if forced_format != "auto" else detect_format(m.path)
-            relative = m.path[len(base):] if m.path.startswith(base) else m.path.rsplit("/", 1)[-1]
-            sources.setdefault(m.path, SourceFile(m.path, relative, fmt, m.size_in_bytes))
+        for path, size in files:
+            fmt = forced_format if forced_format != "auto" else detect_format(path)
+            relative = path[len(base):] if path.startswith(base) else path.rsplit("/", 1)[-1]
+            sources.setdefault(path, SourceFile(path, relative, fmt, size))
     return [sources[p] for p in sorted(sources)]
 
 
@@ -113,7 +117,7 @@ def _versions() -> dict[str, str]:
 
 
 def build_pipeline(p: beam.Pipeline, config: RunConfig, sources: list[SourceFile], num_shards: int,
-                   run_info: dict[str, Any]) -> None:
+                   run_info: dict[str, Any], checked_by_driver: bool = True) -> None:
     """read -> dedup (exact and near) -> join at write; errors to their own shards; manifest last."""
     read = p | "Read" >> ReadDocuments(sources, config.mapping, config.max_record_bytes, config.html_main_content)
     documents = read.documents
@@ -125,7 +129,7 @@ def build_pipeline(p: beam.Pipeline, config: RunConfig, sources: list[SourceFile
     error_reports = read[ERRORS] | "WriteErrors" >> WriteErrors(config.output, num_shards)
     ((read[REPORTS], dedup_reports, document_reports, error_reports)
      | "AllReports" >> beam.Flatten()
-     | "Manifest" >> WriteManifest(config.output, run_info))
+     | "Manifest" >> WriteManifest(config.output, run_info, checked_by_driver))
 
 
 def _check_detector(config: RunConfig) -> dict[str, Any] | None:
@@ -226,6 +230,30 @@ def check_metrics(manifest: dict[str, Any], counters: dict[str, int]) -> None:
             "Rerun the job; if it recurs, report it with both manifests.")
 
 
+def promote_manifest(output: str, counters: dict[str, int] | None) -> dict[str, Any]:
+    """Check the pipeline's unchecked manifest against Beam's metrics, then make it manifest.json.
+
+    manifest.json is the one file readers trust, so it appears only after this check: a driver
+    killed before it leaves an unchecked manifest that no reader accepts."""
+    unchecked = FileSystems.join(output, UNCHECKED_MANIFEST)
+    with FileSystems.open(unchecked) as f:
+        manifest = json.load(f)
+    if counters:
+        try:
+            check_metrics(manifest, counters)
+        except AccountingError:
+            write_json(output, FAILED_MANIFEST, {**manifest, "status": "metrics_mismatch", "beam_metrics": counters})
+            FileSystems.delete([unchecked])
+            raise
+        manifest["beam_metrics"] = dict(sorted(counters.items()))
+    else:
+        _log.info("runner reported no metrics; the manifest's in-band counts stand alone")
+        manifest["driver_metrics_check"] = "skipped: the runner reported no metrics"
+    write_json(output, MANIFEST, manifest)  # atomic, and the last file the run writes
+    FileSystems.delete([unchecked])
+    return manifest
+
+
 def _refuse_local_paths_on_cloud_workers(config: RunConfig, runner: str | None) -> None:
     """Dataflow workers cannot see the launching machine's disk: a local path would fail
     there after minutes of start-up, or write the output where no one looks."""
@@ -282,7 +310,7 @@ def run(argv: list[str], workers: int | None = None, wait: bool = True) -> dict[
               len(sources), total_mb, config.output, config.mode, num_shards,
               options.view_as(StandardOptions).runner)
     p = beam.Pipeline(options=options)
-    build_pipeline(p, config, sources, num_shards, run_info)
+    build_pipeline(p, config, sources, num_shards, run_info, checked_by_driver=wait)
     result = p.run()
     if not wait:
         _log.info("submitted; the job writes %s when it has finished and its counts balance",
@@ -291,23 +319,20 @@ def run(argv: list[str], workers: int | None = None, wait: bool = True) -> dict[
     state = result.wait_until_finish()
     if state not in ("DONE", beam.runners.runner.PipelineState.DONE):
         raise RuntimeError(f"pipeline ended in state {state}; see the log above for the cause")
-    with FileSystems.open(FileSystems.join(config.output, MANIFEST)) as f:
-        manifest = json.load(f)
-    counters = _counter_values(result)
-    if counters:
-        try:
-            check_metrics(manifest, counters)
-        except AccountingError:
-            write_json(config.output, FAILED_MANIFEST, {**manifest, "status": "metrics_mismatch",
-                                                                "beam_metrics": counters})
-            FileSystems.delete([FileSystems.join(config.output, MANIFEST)])
-            raise
-        manifest["beam_metrics"] = dict(sorted(counters.items()))
-        write_json(config.output, MANIFEST, manifest)  # atomic; still the last file the run writes
-    else:
-        _log.info("runner reported no metrics; the manifest's in-band counts stand alone")
+    manifest = promote_manifest(config.output, _counter_values(result))
     manifest["_wall_seconds"] = time.monotonic() - started
+    _write_report(config.output)
     return manifest
+
+
+def _write_report(output: str) -> None:
+    """The HTML report is a view of the finished run: if it fails, the run's data still stands."""
+    from pipeline.report import write_report
+    try:
+        _log.info("wrote %s", write_report(output))
+    except Exception as e:  # noqa: BLE001 - never fail a finished, checked run over its report
+        _log.warning("could not write %s (%s: %s); the run itself is complete. Retry with `firsthand report %s`",
+                     REPORT, type(e).__name__, e, output)
 
 
 def _detect_summary(detect: dict[str, Any]) -> list[str]:

@@ -16,11 +16,15 @@ SCHEMA_VERSION_KEY = b"firsthand.schema_version"
 TABLE_KEY = b"firsthand.table"
 
 # A run folder: one sub-folder of Parquet shards per table, and the manifest written last
-# (or, when the accounting fails, the failed manifest instead). Writers and readers share these.
+# (or, when the accounting fails, the failed manifest instead). The pipeline writes the
+# unchecked manifest; the driver renames it to MANIFEST once Beam's metrics agree with it, so a
+# run killed in between never looks complete. Writers and readers share these.
 KEPT, REJECTED, DOCUMENTS, ERRORS = "kept", "rejected", "documents", "errors"
 DOCUMENT_TABLES = (KEPT, REJECTED, DOCUMENTS)
 MANIFEST = "manifest.json"
 FAILED_MANIFEST = "manifest.failed.json"
+UNCHECKED_MANIFEST = "manifest.unchecked.json"
+REPORT = "report.html"  # written after the manifest from the run's outputs; not data, so not listed
 
 
 @dataclass(frozen=True)
@@ -47,6 +51,7 @@ REJECT_REASONS: tuple[str, ...] = (REASON_EXACT_DUPLICATE, REASON_NEAR_DUPLICATE
 # Flags written to `flags`: facts about a document worth knowing, not reasons to drop it.
 FLAG_ID_COLLISION = "id_collision"
 FLAG_DATE_UNPARSEABLE = "date_unparseable"
+FLAG_CONTROL_CHARACTERS = "control_characters"
 FLAG_CHATBOT_RESIDUE = "chatbot_residue"
 FLAG_DETECTOR_UNSUPPORTED = "detector_unsupported_language"
 FLAG_DETECTOR_FAILED = "detector_failed"

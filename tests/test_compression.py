@@ -53,7 +53,7 @@ _BOMB_READER = """
 import resource, sys
 from pipeline.formats import SkippedRecords, read_stream
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-items = list(read_stream(lambda: open(sys.argv[1], "rb"), "jsonl", SkippedRecords(), 1 << 20))
+items = list(read_stream(lambda: open(sys.argv[1], "rb"), sys.argv[2], SkippedRecords(), 1 << 20))
 grown = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) // 1024
 print(",".join(getattr(i, "kind", "record") for i in items), grown)
 """
@@ -65,8 +65,6 @@ def test_a_decompression_bomb_is_read_in_bounded_memory(codec, tmp_path):
     members of 4 MB each) end as one record_too_large error; the reading process grows by
     far less than the expansion."""
     import gzip
-    import subprocess
-    import sys
 
     import zstandard
     compress = {"gz": lambda d: gzip.compress(d, 9, mtime=0), "bz2": bz2.compress, "xz": lzma.compress,
@@ -77,10 +75,37 @@ def test_a_decompression_bomb_is_read_in_bounded_memory(codec, tmp_path):
     path = tmp_path / f"bomb.jsonl.{codec}"
     path.write_bytes(bomb)
     assert len(bomb) < 2 << 20
+    kinds, grown_mb = _read_in_a_fresh_process(path, "jsonl")
+    assert kinds == "record_too_large"
+    assert grown_mb < 160, f"reading a 512 MB expansion grew the process by {grown_mb} MB"
+
+
+def _read_in_a_fresh_process(path, fmt: str) -> tuple[str, int]:
+    """Error kinds (or `record`) read from the file, and how many MB the reading process grew."""
+    import subprocess
+    import sys
     root = str(Path(__file__).resolve().parents[1])
-    result = subprocess.run([sys.executable, "-c", _BOMB_READER, str(path)], capture_output=True, text=True,
+    result = subprocess.run([sys.executable, "-c", _BOMB_READER, str(path), fmt], capture_output=True, text=True,
                             cwd=root, timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
     kinds, grown_mb = result.stdout.split()
+    return kinds, int(grown_mb)
+
+
+def test_a_warc_payload_bomb_behind_content_encoding_is_read_in_bounded_memory(tmp_path):
+    """A WARC response of ~0.5 MB whose gzip Content-Encoding expands to 512 MB: one
+    record_too_large error, and the reader reads only one byte past the limit of it."""
+    import zlib
+    from tests.helpers import warc_member
+    encoder = zlib.compressobj(9, zlib.DEFLATED, 31)   # gzip framing, as HTTP sends it
+    block = b"a" * (4 << 20)
+    body = encoder.compress(b"<html><body><p>") + b"".join(encoder.compress(block) for _ in range(128))
+    body += encoder.compress(b"</p></body></html>") + encoder.flush()
+    response = (b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Encoding: gzip\r\n"
+                b"Content-Length: %d\r\n\r\n" % len(body)) + body
+    path = tmp_path / "bomb.warc.gz"
+    path.write_bytes(warc_member("response", response, url="https://bomb.example/"))
+    assert path.stat().st_size < 2 << 20
+    kinds, grown_mb = _read_in_a_fresh_process(path, "warc")
     assert kinds == "record_too_large"
-    assert int(grown_mb) < 160, f"reading a 512 MB expansion grew the process by {grown_mb} MB"
+    assert grown_mb < 160, f"reading a 512 MB expansion grew the process by {grown_mb} MB"

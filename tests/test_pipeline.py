@@ -29,7 +29,7 @@ def test_every_record_is_accounted_for(demo_run):
     listed = {t: sum(f["rows"] for f in files) for t, files in m["outputs"].items()}
     assert listed == {"kept": len(kept), "rejected": len(rejected), "errors": len(errors)}
     assert not os.path.exists(os.path.join(demo_run, "_temporary"))
-    assert sorted(os.listdir(demo_run)) == ["errors", "kept", "manifest.json", "rejected"]
+    assert sorted(os.listdir(demo_run)) == ["errors", "kept", "manifest.json", "rejected", "report.html"]
     metrics = m["beam_metrics"]
     assert metrics["read.documents"] + metrics["read.errors"] == m["counts"]["read"]
     assert (metrics["write.kept"], metrics["write.rejected"], metrics["write.errors"]) == \

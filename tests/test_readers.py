@@ -162,3 +162,97 @@ def test_warc_record_whose_content_length_lies_is_an_error():
     raw = gzip.decompress(member).replace(b"Content-Length: 10", b"Content-Length: 99")
     out, _ = read(raw, "wet")
     assert kinds(out) == ["truncated_record"]
+
+
+def _with_content_length(member: bytes, change: int) -> bytes:
+    """A WARC member whose Content-Length header says `change` bytes more (or fewer) than it holds."""
+    import gzip
+    import re
+    raw = gzip.decompress(member)
+    declared = int(re.search(rb"Content-Length: (\d+)", raw).group(1))
+    return gz(raw.replace(b"Content-Length: %d" % declared, b"Content-Length: %d" % (declared + change), 1))
+
+
+def test_warc_content_length_too_small_is_an_error_not_a_cut_text_and_reading_goes_on():
+    page = http_response(b"<html><body><p>" + b"A sentence on a page of the web. " * 30 + b"</p></body></html>")
+    lying = _with_content_length(warc_member("response", page, url="https://lies.example/"), -120)
+    honest = warc_member("response", page, url="https://honest.example/")
+    for blob in (lying + honest, __import__("gzip").decompress(lying + honest)):   # per-member gzip and plain
+        out, _ = read(blob, "warc")
+        assert kinds(out) == ["bad_content_length"]
+        assert [r.fields["url"] for r in out if isinstance(r, RawRecord)] == ["https://honest.example/"]
+
+
+def test_warc_content_length_too_large_is_an_error_and_the_lost_rest_is_reported():
+    page = http_response(b"<html><body><p>" + b"A sentence on a page of the web. " * 30 + b"</p></body></html>")
+    lying = _with_content_length(warc_member("response", page, url="https://lies.example/"), +100)
+    out, _ = read(lying + warc_member("response", page, url="https://next.example/"), "warc")
+    assert kinds(out) == ["bad_content_length", "unreadable_file"]
+    assert not [r for r in out if isinstance(r, RawRecord)]
+
+
+def test_warc_payload_over_the_limit_once_content_encoding_is_undone_is_an_error():
+    import gzip
+    body = gzip.compress(b"<p>" + b"a" * (3 * MAX) + b"</p>")
+    response = (b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Encoding: gzip\r\n"
+                b"Content-Length: %d\r\n\r\n" % len(body)) + body
+    small = http_response(b"<p>fine</p>")
+    out, _ = read(warc_member("response", response, url="https://big.example/")
+                  + warc_member("response", small, url="https://small.example/"), "warc")
+    assert kinds(out) == ["record_too_large"]
+    assert "Content-Encoding" in next(o for o in out if isinstance(o, RecordError)).message
+    assert [r.fields["url"] for r in out if isinstance(r, RawRecord)] == ["https://small.example/"]
+
+
+def test_parquet_row_over_the_limit_is_an_error_and_its_neighbours_are_read():
+    table = pa.table({"text": ["small", "x" * (MAX + 1), None, "also small"], "id": ["a", "b", "c", "d"]})
+    out, _ = read(parquet_bytes(table), "parquet")
+    assert [(type(o).__name__, o.position) for o in out] == [
+        ("RawRecord", 0), ("RecordError", 1), ("RawRecord", 2), ("RawRecord", 3)]
+    assert kinds(out) == ["record_too_large"] and out[1].raw_size == MAX + 2
+
+
+class _OneHugeLine(io.RawIOBase):
+    """A stream of one `size`-byte JSON line, then a small one, made on the fly (never in memory)."""
+
+    def __init__(self, size: int):
+        self._head, self._left = b'{"text": "', size - len(b'{"text": "') - 3
+        self._tail = b'"}\n{"text": "after"}\n'
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        if self._head:
+            chunk, self._head = self._head, b""
+        elif self._left:
+            chunk = b"a" * min(len(buffer), self._left)
+            self._left -= len(chunk)
+        else:
+            chunk, self._tail = self._tail[: len(buffer)], self._tail[len(buffer):]
+        buffer[: len(chunk)] = chunk
+        return len(chunk)
+
+
+def test_a_200_mb_line_at_the_default_limit_is_an_error_and_the_next_line_is_read():
+    from pipeline.options import DEFAULT_MAX_RECORD_BYTES
+    size = 200 << 20
+    skipped = SkippedRecords()
+    out = list(read_stream(lambda: io.BufferedReader(_OneHugeLine(size), 1 << 16), "jsonl", skipped,
+                           DEFAULT_MAX_RECORD_BYTES, name="huge.jsonl"))
+    assert kinds(out) == ["record_too_large"]
+    assert out[0].raw_size == size and len(out[0].raw_excerpt) == 1024
+    assert [r.fields["text"] for r in out if isinstance(r, RawRecord)] == ["after"]
+
+
+@pytest.mark.parametrize("depth,kind", [(500, None), (200_000, "invalid_json")])
+def test_deeply_nested_json_is_read_or_refused_never_a_crash(depth, kind):
+    from pipeline.documents import SourceFile, build_document
+    from pipeline.fields import PRESETS
+    line = b'{"text": "nested", "meta": ' + b'{"a": ' * depth + b"1" + b"}" * depth + b"}\n"
+    out, _ = read(line, "jsonl", max_record_bytes=16 << 20)
+    if kind:
+        assert kinds(out) == [kind]
+        return
+    built = build_document(out[0], PRESETS["auto"], SourceFile("/in/x.jsonl", "x.jsonl", "jsonl", 1))
+    assert built["text"] == "nested" and built["source_fields"].count("{") == depth + 1

@@ -65,7 +65,7 @@ def read_stream(opener: Callable[[], BinaryIO], fmt: str | None, skipped: Skippe
                     yield RecordError(UNREADABLE_FILE, f"{name} is a {wrapper}-compressed Parquet "
                                                        "file; Parquet compresses internally: decompress the file")
                     return
-                yield from read_parquet(raw)
+                yield from read_parquet(raw, max_record_bytes)
                 return
             stream, decoder = open_decompressed(raw)
             if fmt == "jsonl":

@@ -16,6 +16,7 @@ RECORD_TOO_LARGE = "record_too_large"
 NON_TEXT_PAYLOAD = "non_text_payload"
 TRUNCATED_FILE = "truncated_file"
 TRUNCATED_RECORD = "truncated_record"
+BAD_CONTENT_LENGTH = "bad_content_length"
 UNREADABLE_FILE = "unreadable_file"
 UNKNOWN_FORMAT = "unknown_format"
 

@@ -8,7 +8,7 @@ from resiliparse.extract.html2text import extract_plain_text
 from resiliparse.parse.encoding import bytes_to_str, detect_encoding
 
 from pipeline.formats.records import (
-    INVALID_UTF8, NON_TEXT_PAYLOAD, RECORD_TOO_LARGE, TRUNCATED_RECORD, RawRecord, RecordError, SkippedRecords,
+    BAD_CONTENT_LENGTH, INVALID_UTF8, NON_TEXT_PAYLOAD, RECORD_TOO_LARGE, TRUNCATED_RECORD, RawRecord, RecordError, SkippedRecords,
 )
 
 _HTML_TYPES = ("text/html", "application/xhtml+xml")
@@ -50,14 +50,28 @@ def read_warc(stream: BinaryIO, skipped: SkippedRecords, max_record_bytes: int,
                               "(raise --max-record-bytes to read it)",
                               position, records.get_record_offset(), excerpt, declared)
             continue
-        body = record.content_stream().read()
-        offset = records.get_record_offset()
+        # Content-Encoding (gzip, br) is undone here, so a small record can expand: read one
+        # byte past the limit, never the whole payload.
+        body = record.content_stream().read(max_record_bytes + 1)
+        errors_before = records.err_count
+        offset = records.get_record_offset()  # reads to the record's end and checks what follows it
         missing = getattr(record.raw_stream, "limit", 0)
         if missing:  # the stream ended before the record's declared Content-Length
             yield RecordError(TRUNCATED_RECORD,
                               f"WARC record ends {missing} bytes short of its Content-Length {declared}; "
                               "the file is cut or the length is wrong",
                               position, offset, body, len(body))
+            continue
+        if records.err_count > errors_before:  # warcio found no blank line where the record should end
+            yield RecordError(BAD_CONTENT_LENGTH,
+                              f"WARC record's Content-Length {declared} does not end where the record does "
+                              "(no blank line follows it), so its text would be cut or run into the next record",
+                              position, offset, body, len(body))
+            continue
+        if len(body) > max_record_bytes:
+            yield RecordError(RECORD_TOO_LARGE,
+                              f"WARC record's payload decodes (Content-Encoding) to over the {max_record_bytes}-byte "
+                              "limit (raise --max-record-bytes to read it)", position, offset, body, len(body))
             continue
         if rtype == "response":
             content_type = record.http_headers.get_header("Content-Type") if record.http_headers else None
