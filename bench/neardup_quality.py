@@ -106,7 +106,7 @@ def run_beam(corpus: str, beam_args: list[str]) -> tuple[dict[str, str], float, 
     with tempfile.TemporaryDirectory() as folder:
         out = os.path.join(folder, "run")
         started = time.perf_counter()
-        manifest = run(["--input", corpus, "--output", out, "--mode", "tag", *beam_args])
+        manifest = run(["--input", corpus, "--output", out, "--mode", "tag", *beam_args], report=False)
         seconds = time.perf_counter() - started
         table = pq.read_table(os.path.join(out, "documents"), columns=["id", "dup_cluster_id"]).to_pydict()
     return dict(zip(table["id"], table["dup_cluster_id"])), seconds, manifest["stages"]["dedup"]

@@ -53,7 +53,7 @@ def run_once(corpus: str, out: str, workers: int) -> tuple[float, float]:
     started = time.perf_counter()
     result = subprocess.run([sys.executable, "-c", _MEASURE, sys.executable, "-m", "pipeline", "run",
                              "--input", f"{corpus}/*", "--output", out, "--workers", str(workers),
-                             "--num-shards", "4"], check=True, capture_output=True, text=True)
+                             "--num-shards", "4", "--no-report"], check=True, capture_output=True, text=True)
     return time.perf_counter() - started, int(result.stdout.split()[-1]) / 1024
 
 

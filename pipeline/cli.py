@@ -32,7 +32,7 @@ commands:
 """
 
 _OWN_VALUE_FLAGS = ("--config", "--workers")
-_OWN_SWITCHES = ("--verbose", "-v", "--detach")
+_OWN_SWITCHES = ("--verbose", "-v", "--detach", "--no-report")
 
 
 def _run_parser() -> argparse.ArgumentParser:
@@ -50,12 +50,14 @@ def _run_parser() -> argparse.ArgumentParser:
     parser.add_argument("--detach", action="store_true",
                         help="Submit the job and return without waiting (Dataflow Flex Templates). The job still "
                              "writes manifest.json last; the driver's metrics cross-check is skipped.")
+    parser.add_argument("--no-report", action="store_true",
+                        help="Do not write report.html at the end (`firsthand report` writes it later).")
     FirsthandOptions._add_argparse_args(parser)
     return parser
 
 
 def _without_own_flags(argv: list[str]) -> list[str]:
-    """argv minus --config/--workers/--verbose, which Beam must not see."""
+    """argv minus firsthand's own command flags (--config, --workers, ...), which Beam must not see."""
     out, skip = [], False
     for arg in argv:
         if skip:
@@ -88,7 +90,8 @@ def cmd_run(argv: list[str]) -> int:
         raise ConfigError(f"--workers must be 1 or more, got {own.workers}")
     _setup_logging(own.verbose)
     from pipeline.run import run, summary  # Beam's import is slow; keep `--help` fast
-    manifest = run(config_args + _without_own_flags(argv), workers=own.workers, wait=not own.detach)
+    manifest = run(config_args + _without_own_flags(argv), workers=own.workers, wait=not own.detach,
+                   report=not own.no_report)
     if manifest is None:
         print("submitted; the job writes manifest.json in its --output folder when it has finished")
     else:

@@ -9,12 +9,14 @@ document shards: all rows of a small run, an evenly spread sample of row groups 
 from __future__ import annotations
 
 import json
+import math
 from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 
@@ -31,7 +33,7 @@ from schemas import (
 DEFAULT_SAMPLE_ROWS = 200_000
 _COLUMNS = ["id", "text", "url", "date", "source_file", "dup_cluster_id", "dup_cluster_size", "dup_is_representative",
             "synthetic_probability", "synthetic_signals", "synthetic_evidence", "flags", "decision", "reasons"]
-_TEXT_CHARS = 20_000   # per document, for tail retention: enough words, bounded work
+_TEXT_CHARS = 1_000   # per document: ~150 words for tail retention and excerpts, ~200 MB at most
 _TOP = 10
 # No script, no fetch: the page works offline, and text from the web inside it can never run.
 _CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
@@ -56,46 +58,63 @@ def read_manifest(output: str) -> dict[str, Any]:
         return json.load(f)
 
 
-def _row_groups(output: str, files: list[dict[str, Any]]) -> list[tuple[str, int, int]]:
+def _row_groups(paths: list[str]) -> list[tuple[str, int, int]]:
     units = []
-    for listed in files:
-        path = FileSystems.join(output, listed["path"])
+    for path in paths:
         with FileSystems.open(path) as f:
             metadata = pq.ParquetFile(f).metadata
         units += [(path, i, metadata.row_group(i).num_rows) for i in range(metadata.num_row_groups)]
     return units
 
 
-def _evenly(units: list[tuple[str, int, int]], budget: int) -> list[tuple[str, int, int]]:
-    """Row groups spread evenly over the list, about `budget` rows in all (at least one group)."""
+def _evenly(units: list[tuple[str, int, int]], budget: int, at_least: int = 8) -> list[tuple[str, int, int]]:
+    """Units (files or row groups) spread evenly over the list: enough for `budget` rows, and at
+    least `at_least` of them, since one row group holds a narrow range of ids (rows are sorted
+    by id within a shard). The caller cuts the rows read down to the budget."""
     total = sum(rows for _, _, rows in units)
     if total <= budget:
         return units
-    step = total / budget
-    chosen, next_at, seen = [], 0.0, 0
-    for unit in units:
-        if seen + unit[2] > next_at:
-            chosen.append(unit)
-            next_at += step * unit[2]
-        seen += unit[2]
-    return chosen
+    count = max(at_least, math.ceil(budget / (total / len(units))))
+    if count >= len(units):
+        return units
+    return [units[i] for i in np.unique(np.linspace(0, len(units) - 1, count).round().astype(int))]
+
+
+def _read_group(path: str, group: int) -> pa.Table:
+    """One row group's report columns, text cut to its first _TEXT_CHARS characters; columns an
+    older schema lacks come back as nulls."""
+    with FileSystems.open(path) as f:
+        parquet_file = pq.ParquetFile(f)
+        present = [c for c in _COLUMNS if c in parquet_file.schema_arrow.names]
+        table = parquet_file.read_row_group(group, columns=present)
+    columns = {c: table.column(c) if c in present else pa.nulls(table.num_rows) for c in _COLUMNS}
+    columns["text"] = pc.utf8_slice_codeunits(columns["text"], 0, _TEXT_CHARS)
+    return pa.table(columns)
 
 
 def load_sample(output: str, manifest: dict[str, Any], max_rows: int = DEFAULT_SAMPLE_ROWS) -> Sample:
+    """The same fraction (max_rows / documents, at most 1) of every document table: files and
+    then row groups spread evenly over each table, then a seeded random subset of their rows,
+    so a small table (rejected/) is not over-represented by whole row groups. Shards hold
+    records by a hash of their source position, so each shard is itself a random subset."""
     outputs = manifest["outputs"]
     tables = [t for t in DOCUMENT_TABLES if outputs.get(t)]
     documents = sum(f["rows"] for t in tables for f in outputs[t])
-    pieces, exhaustive = [], True
+    fraction = min(1.0, max_rows / max(documents, 1))
+    rng = np.random.default_rng(0)
+    pieces = []
     for table in tables:
-        units = _row_groups(output, outputs[table])
-        rows = sum(r for _, _, r in units)
-        chosen = _evenly(units, max(1, round(max_rows * rows / max(documents, 1))))
-        exhaustive &= len(chosen) == len(units)
-        for path, group, _ in chosen:
-            with FileSystems.open(path) as f:
-                pieces.append(pq.ParquetFile(f).read_row_group(group, columns=_COLUMNS))
+        files = [(FileSystems.join(output, f["path"]), -1, f["rows"]) for f in outputs[table]]
+        want = round(fraction * sum(rows for _, _, rows in files))
+        if want == 0:
+            continue
+        chosen = _evenly(_row_groups([path for path, _, _ in _evenly(files, want)]), want)
+        rows = pa.concat_tables([_read_group(path, group) for path, group, _ in chosen])
+        if rows.num_rows > want:
+            rows = rows.take(np.sort(rng.choice(rows.num_rows, want, replace=False)))
+        pieces.append(rows)
     rows = pa.concat_tables(pieces) if pieces else pa.table({c: pa.array([], pa.null()) for c in _COLUMNS})
-    return Sample(rows, documents, exhaustive)
+    return Sample(rows, documents, fraction == 1.0)
 
 
 # ---- figures ------------------------------------------------------------------------------
@@ -135,13 +154,23 @@ def _signal_drivers(signals: list[Any], probabilities: np.ndarray, reasons: list
     return sorted(out, key=lambda item: -abs(item[1]))[:12]
 
 
-def _examples(rows: list[dict[str, Any]], key: str, names: list[str], per_name: int = 3) -> dict[str, list[dict]]:
-    out: dict[str, list[dict]] = {n: [] for n in names}
-    for row in rows:
-        for name in row[key] or ():
-            if name in out and len(out[name]) < per_name:
-                out[name].append(row)
-    return {n: v for n, v in out.items() if v}
+_EXAMPLE_FIELDS = ("id", "text", "synthetic_probability", "synthetic_evidence", "dup_cluster_id",
+                   "dup_is_representative")
+
+
+def _examples(t: pa.Table, key: str, names: list[str], per_name: int = 3) -> dict[str, list[dict]]:
+    """The first few rows (in sample order) carrying each reason or flag."""
+    picked: dict[str, list[int]] = {n: [] for n in names}
+    for i, values in enumerate(t.column(key).to_pylist()):
+        for name in values or ():
+            if name in picked and len(picked[name]) < per_name:
+                picked[name].append(i)
+    return {n: [{f: t.column(f)[i].as_py() for f in _EXAMPLE_FIELDS} for i in rows]
+            for n, rows in picked.items() if rows}
+
+
+def _chronological(rows: list[tuple[str, list[float]]]) -> list[tuple[str, list[float]]]:
+    return sorted(rows, key=lambda r: (0, int(r[0])) if r[0].isdigit() else (1, r[0]))
 
 
 def build_figures(manifest: dict[str, Any], sample: Sample) -> dict[str, Any]:
@@ -166,30 +195,28 @@ def build_figures(manifest: dict[str, Any], sample: Sample) -> dict[str, Any]:
     # A fixed shuffle: the shards list kept rows before rejected ones, and both streams are cut
     # to the same number of tokens, so in table order the input's first tokens would be the kept ones.
     order = np.random.default_rng(0).permutation(n)
-    texts = t.column("text").to_pylist()
-    tails = compare_tails((texts[i][:_TEXT_CHARS] for i in order),
-                          (texts[i][:_TEXT_CHARS] for i in order if kept[i]))
+    text = t.column("text")
+    tails = compare_tails((text[int(i)].as_py() for i in order), (text[int(i)].as_py() for i in order if kept[i]))
     representatives = t.filter(t.column("dup_is_representative")) if n else t
     dedup = manifest["stages"]["dedup"]
-    rows = t.select(["id", "text", "synthetic_probability", "synthetic_evidence", "reasons", "flags", "dup_cluster_id",
-                     "dup_is_representative"]).to_pylist()
     return {
         "run": {k: manifest.get(k) for k in ("status", "schema_version", "firsthand_version", "started_at",
                                              "finished_at")} | {"mode": manifest["config"]["mode"],
                                                                 "inputs": manifest["config"]["inputs"]},
         "counts": manifest["counts"],
         "sample": {"rows": n, "documents": sample.documents, "exhaustive": sample.exhaustive},
-        "probability": {"threshold": threshold, "histogram": histogram(probability[scored], 20),
+        "probability": {"threshold": threshold, "policy": detect.get("policy"),
+                        "histogram": histogram(probability[scored], 20),
                         "scored": int(scored.sum()), "by_group": by_group},
         "drivers": _signal_drivers(t.column("synthetic_signals").to_pylist() if n else [], probability,
                                    t.column("reasons").to_pylist() if n else [], kept & scored),
-        "reason_examples": _examples(rows, "reasons", sorted(manifest["counts"]["rejected_by_reason"])),
-        "flag_examples": _examples(rows, "flags", sorted(manifest["counts"]["flags"]), per_name=2),
+        "reason_examples": _examples(t, "reasons", sorted(manifest["counts"]["rejected_by_reason"])),
+        "flag_examples": _examples(t, "flags", sorted(manifest["counts"]["flags"]), per_name=2),
         "clusters": {"with_duplicates": dedup["clusters_with_duplicates"],
                      "largest": dedup.get("largest_clusters", []),
                      "sizes": size_histogram(representatives.column("dup_cluster_size").to_pylist())},
         "composition": {"source": _composition(sources, kept), "domain": _composition(domains, kept),
-                        "year": sorted(_composition(years, kept))},
+                        "year": _chronological(_composition(years, kept))},
         "tails": _tails(tails),
         "share": detect.get("machine_written_share"),
         "held_out_rates": (detect.get("model") or {}).get("held_out_rates"),

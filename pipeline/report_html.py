@@ -50,8 +50,9 @@ def _probability(f: dict[str, Any]) -> str:
     if not p["scored"]:
         return "<p>No document has a synthetic probability (detectors off, or nothing they could judge).</p>"
     marker = p["threshold"]
-    out = [f'<p>{p["scored"]:,} scored documents in the sample; the dashed line is the decision threshold '
-           f"{marker}.</p>",
+    meaning = ("documents at or above it are rejected" if p.get("policy") == "reject"
+               else "the run weighted documents by 1 - probability instead of rejecting them")
+    out = [f'<p>{p["scored"]:,} scored documents; the dashed line is the threshold {marker} ({meaning}).</p>',
            svg.histogram(p["histogram"], "synthetic probability, all scored documents", marker=marker,
                          marker_label=f"threshold {marker}")]
     for label, groups in p["by_group"].items():
@@ -104,7 +105,9 @@ def _clusters(f: dict[str, Any]) -> str:
     c = f["clusters"]
     out = [f'<p>{c["with_duplicates"]:,} clusters with more than one document.</p>']
     if c["sizes"]:
-        out.append(svg.bars([(size, [n]) for size, n in c["sizes"]], "duplicate clusters by size"))
+        scope = "" if f["sample"]["exhaustive"] else " (clusters whose kept copy is in the sample)"
+        out.append(f"<h3>Cluster sizes{scope}</h3>"
+                   + svg.bars([(size, [n]) for size, n in c["sizes"]], "duplicate clusters by size"))
     if c["largest"]:
         out.append("<h3>Largest clusters</h3>" + _table(
             ["documents", "kept copy", "excerpt"],
@@ -129,13 +132,14 @@ def _tails(f: dict[str, Any]) -> str:
     i, k = t["input"], t["kept"]
     rows = [["tokens compared", f'{i["tokens"]:,}', f'{k["tokens"]:,}'],
             ["distinct words", f'{i["vocabulary"]:,}', f'{k["vocabulary"]:,}'],
-            ["tail mass (tokens outside the input's 1,000 most common words)", _pct(i["tail_mass"]),
+            ["tail mass (tokens outside the 1,000 most common words of both)", _pct(i["tail_mass"]),
              _pct(k["tail_mass"])],
             *[[f"distinct {n}-grams / {n}-grams", f'{i["distinct"][n]:.3f}', f'{k["distinct"][n]:.3f}']
               for n in i["distinct"]],
             ["Zipf slope (ranks 1-1,000)", f'{i["zipf_slope"]:.3f}', f'{k["zipf_slope"]:.3f}']]
     return ("<p>The rare words and phrasings are what recursive training loses first; a filter should not "
-            "thin them itself. Both columns count the same number of tokens. Lower tail mass, fewer distinct "
+            "thin them itself. Both columns count the same number of tokens, from each document's first 1,000 "
+            "characters, in one fixed shuffled order. Lower tail mass, fewer distinct "
             "n-grams or a steeper (more negative) slope in the kept output mean the filter cut into the tail.</p>"
             + _table(["", "input", "kept"], rows, {1, 2})
             + "<p>" + svg.legend(["input", "kept"]) + "</p>"
@@ -166,8 +170,8 @@ SECTIONS = (("summary", "Summary", _summary), ("probability", "Synthetic probabi
 def render(figures: dict[str, Any], output: str, csp: str) -> str:
     run, sample = figures["run"], figures["sample"]
     scope = (f'all {sample["documents"]:,} documents' if sample["exhaustive"]
-             else f'a sample of {sample["rows"]:,} of {sample["documents"]:,} documents (whole row groups, spread '
-                  f'evenly over the shards)')
+             else f'a sample of {sample["rows"]:,} of {sample["documents"]:,} documents (the same fraction of every '
+                  f'table, from row groups spread evenly over the shards)')
     data = json.dumps({k: figures[k] for k in ("counts", "sample", "share", "tails")}, sort_keys=True)
     body = "".join(f'<h2 id="{key}">{title}</h2>{make(figures)}' for key, title, make in SECTIONS)
     return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
@@ -179,7 +183,7 @@ def render(figures: dict[str, Any], output: str, csp: str) -> str:
             f'{escape(str(run["started_at"]))} to {escape(str(run["finished_at"]))} · firsthand '
             f'{escape(str(run["firsthand_version"]))}, schema {escape(str(run["schema_version"]))}</p>'
             f'<p class="small muted">Counts, reasons, flags, clusters and the share estimate are the manifest\'s. '
-            f"Distributions, composition, examples and tail retention are computed from {scope}.</p>"
+            f"Distributions, composition, examples, cluster sizes and tail retention are computed from {scope}.</p>"
             f"<nav>{''.join(f'<a href=#{k}>{escape(t)}</a>' for k, t, _ in SECTIONS)}</nav>{body}"
             f'<script type="application/json" id="firsthand-report-data">{data.replace("</", "<" + chr(92) + "/")}'
             f"</script></main></body></html>")

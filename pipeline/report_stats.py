@@ -70,7 +70,7 @@ def tokens(texts: Iterable[str], limit: int) -> list[str]:
 class TailStats:
     tokens: int
     vocabulary: int
-    tail_mass: float          # share of tokens outside the reference top-k words
+    tail_mass: float          # share of tokens outside the reference top-k words (of both streams)
     distinct: dict[int, float]  # distinct n-grams / n-grams, n = 1, 2, 3
     zipf_slope: float         # slope of log frequency on log rank, ranks 1..zipf_ranks
     rank_frequency: list[tuple[int, int]]  # (rank, count) at log-spaced ranks, for the plot
@@ -132,5 +132,7 @@ def compare_tails(input_texts: Iterable[str], kept_texts: Iterable[str], max_tok
     if budget == 0:
         return None
     words_in, words_kept = words_in[:budget], words_kept[:budget]
-    reference = top_words(words_in, top_k)
+    # Common words counted over both streams: taken from the input alone, they would be the
+    # input's own head by construction and make its tail look thinner than the kept output's.
+    reference = top_words(words_in + words_kept, top_k)
     return tail_statistics(words_in, reference), tail_statistics(words_kept, reference)

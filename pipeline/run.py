@@ -249,7 +249,7 @@ def promote_manifest(output: str, counters: dict[str, int] | None) -> dict[str, 
     else:
         _log.info("runner reported no metrics; the manifest's in-band counts stand alone")
         manifest["driver_metrics_check"] = "skipped: the runner reported no metrics"
-    write_json(output, MANIFEST, manifest)  # atomic, and the last file the run writes
+    write_json(output, MANIFEST, manifest)  # atomic, and the last file of the run's data
     FileSystems.delete([unchecked])
     return manifest
 
@@ -265,7 +265,8 @@ def _refuse_local_paths_on_cloud_workers(config: RunConfig, runner: str | None) 
                           f"files: use gs:// paths instead of {', '.join(local)}")
 
 
-def run(argv: list[str], workers: int | None = None, wait: bool = True) -> dict[str, Any] | None:
+def run(argv: list[str], workers: int | None = None, wait: bool = True,
+        report: bool = True) -> dict[str, Any] | None:
     """Run the pipeline described by argv (firsthand and Beam options); return the manifest.
 
     wait=False submits the job and returns None at once (Dataflow Flex Templates must not
@@ -321,7 +322,8 @@ def run(argv: list[str], workers: int | None = None, wait: bool = True) -> dict[
         raise RuntimeError(f"pipeline ended in state {state}; see the log above for the cause")
     manifest = promote_manifest(config.output, _counter_values(result))
     manifest["_wall_seconds"] = time.monotonic() - started
-    _write_report(config.output)
+    if report:
+        _write_report(config.output)
     return manifest
 
 

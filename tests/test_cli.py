@@ -102,6 +102,15 @@ def test_detach_submits_and_returns_without_the_summary(tmp_path):
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["status"] == "complete" and "beam_metrics" not in manifest
     assert manifest["driver_metrics_check"].startswith("skipped: --detach")
+    assert sorted(p.name for p in out.iterdir()) == ["errors", "kept", "manifest.json"]   # no unchecked one, no report
+
+
+def test_no_report_leaves_the_report_out(tmp_path):
+    out = tmp_path / "run"
+    result = firsthand("run", "--input", "examples/demo/news-00.jsonl", "--output", str(out), "--no-report",
+                       "--detectors", "off")
+    assert result.returncode == 0, result.stderr
+    assert (out / "manifest.json").exists() and not (out / "report.html").exists()
 
 
 def test_detach_with_loopback_workers_is_refused(tmp_path):

@@ -54,6 +54,7 @@ def test_unbalanced_run_fails_loudly_and_writes_no_manifest(tmp_path):
     with pytest.raises(Exception, match="lost or duplicated"):
         p.run().wait_until_finish()
     assert not (tmp_path / "run" / "manifest.json").exists()
+    assert not (tmp_path / "run" / "manifest.unchecked.json").exists()
     assert (tmp_path / "run" / "manifest.failed.json").exists()
 
 

@@ -183,6 +183,20 @@ def test_warc_content_length_too_small_is_an_error_not_a_cut_text_and_reading_go
         assert [r.fields["url"] for r in out if isinstance(r, RawRecord)] == ["https://honest.example/"]
 
 
+def test_warc_content_length_cut_just_before_a_line_break_is_still_caught():
+    """warcio sees a blank line there, as after an honest record: the line after it must be the
+    next record's header or the end of the gzip member."""
+    page = http_response(b"<html><body><p>First paragraph of the page.</p>\r\n<p>Second paragraph.</p></body></html>")
+    member = warc_member("response", page, url="https://cut.example/")
+    cut = len(page) - page.index(b"\r\n<p>Second")
+    lying = _with_content_length(member, -cut)
+    honest = warc_member("response", page, url="https://honest.example/")
+    for blob in (lying + honest, __import__("gzip").decompress(lying + honest)):
+        out, _ = read(blob, "warc")
+        assert kinds(out)[0] == "bad_content_length"
+        assert not any(isinstance(r, RawRecord) and r.fields["url"] == "https://cut.example/" for r in out)
+
+
 def test_warc_content_length_too_large_is_an_error_and_the_lost_rest_is_reported():
     page = http_response(b"<html><body><p>" + b"A sentence on a page of the web. " * 30 + b"</p></body></html>")
     lying = _with_content_length(warc_member("response", page, url="https://lies.example/"), +100)
@@ -210,6 +224,17 @@ def test_parquet_row_over_the_limit_is_an_error_and_its_neighbours_are_read():
     assert [(type(o).__name__, o.position) for o in out] == [
         ("RawRecord", 0), ("RecordError", 1), ("RawRecord", 2), ("RawRecord", 3)]
     assert kinds(out) == ["record_too_large"] and out[1].raw_size == MAX + 2
+
+
+@pytest.mark.parametrize("column", [
+    pa.array(["small", "x" * (MAX + 1)]).dictionary_encode(),           # e.g. a pandas categorical
+    pa.array([{"text": "small"}, {"text": "x" * (MAX + 1)}]),            # --text-field doc.text
+    pa.array([["small"], ["x" * (MAX // 2 + 1), "y" * (MAX // 2 + 1)]]),  # a list of passages
+    pa.array(["small", "x" * (MAX + 1)]).cast(pa.large_string()),
+], ids=["dictionary", "struct", "list", "large_string"])
+def test_parquet_text_over_the_limit_is_found_in_any_column_type(column):
+    out, _ = read(parquet_bytes(pa.table({"doc": column})), "parquet")
+    assert [type(o).__name__ for o in out] == ["RawRecord", "RecordError"] and kinds(out) == ["record_too_large"]
 
 
 class _OneHugeLine(io.RawIOBase):

@@ -154,9 +154,11 @@ def test_a_report_that_fails_leaves_the_finished_run_standing(demo, tmp_path, mo
 
 def test_large_runs_are_sampled_by_whole_row_groups_spread_evenly():
     units = [(f"f{i // 4}", i % 4, 10_000) for i in range(40)]   # 10 files x 4 row groups
-    chosen = _evenly(units, 50_000)
-    assert len(chosen) == 5 and len({f for f, _, _ in chosen}) == 5   # spread over files, not the first ones
-    assert _evenly(units, 400_000) == units and len(_evenly(units, 1)) == 1
+    chosen = _evenly(units, 50_000)   # 5 groups would do; at least 8, spread over the files and their groups
+    assert len(chosen) == 8 and chosen[0] == units[0] and chosen[-1] == units[-1]
+    assert len({f for f, _, _ in chosen}) == 8 and len({g for _, g, _ in chosen}) == 4
+    assert len(_evenly(units, 200_000)) == 20
+    assert _evenly(units, 400_000) == units and len(_evenly(units, 1, at_least=1)) == 1
 
 
 def test_tail_figures_match_their_definitions():
@@ -190,3 +192,32 @@ def test_groups_and_cluster_size_bins():
     assert size_histogram([1, 2, 2, 3, 4, 5, 9, 1000]) == [
         ("2", 2), ("3-4", 2), ("5-8", 1), ("9-16", 1), ("17-32", 0), ("33-64", 0), ("65-128", 0), ("129-256", 0),
         ("257-512", 0), ("513-1024", 1)]
+
+
+def test_every_table_is_sampled_at_the_same_fraction(tmp_path):
+    """A small rejected/ table must not weigh more in the 'input' than it does in the run,
+    though it is read by whole row groups."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from pipeline.report import load_sample
+    from schemas import document_schema
+
+    def shard(path, count, decision):
+        rows = [{"id": f"{decision}-{path.name}-{i}", "text": "some words here", "source_file": "/in/a.jsonl",
+                 "source_position": i, "source_format": "jsonl", "text_hash": "0" * 32, "dup_cluster_id": f"c{i}",
+                 "dup_cluster_size": 1, "dup_is_representative": True, "flags": [], "decision": decision,
+                 "reasons": [] if decision == "keep" else ["synthetic"], "sample_weight": 1.0} for i in range(count)]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        pq.write_table(pa.Table.from_pylist(rows, schema=document_schema()), path, row_group_size=10_000)
+        return {"path": str(path.relative_to(tmp_path)), "rows": count}
+
+    outputs = {"kept": [shard(tmp_path / "kept" / f"part-{i}.parquet", 20_000, "keep") for i in range(3)],
+               "rejected": [shard(tmp_path / "rejected" / "part-0.parquet", 2_000, "reject")]}
+    sample = load_sample(str(tmp_path), {"outputs": outputs}, max_rows=6_200)
+    decisions = sample.rows.column("decision").to_pylist()
+    assert (decisions.count("keep"), decisions.count("reject")) == (6_000, 200)   # 10% of each
+    assert len({i.split("-")[2] for i in sample.rows.column("id").to_pylist() if i.startswith("keep")}) == 3
+    assert not sample.exhaustive and sample.documents == 62_000
+    again = load_sample(str(tmp_path), {"outputs": outputs}, max_rows=6_200)
+    assert again.rows.column("id").to_pylist() == sample.rows.column("id").to_pylist()

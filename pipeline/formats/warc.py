@@ -62,7 +62,11 @@ def read_warc(stream: BinaryIO, skipped: SkippedRecords, max_record_bytes: int,
                               "the file is cut or the length is wrong",
                               position, offset, body, len(body))
             continue
-        if records.err_count > errors_before:  # warcio found no blank line where the record should end
+        # The declared length must end the record: warcio then finds blank lines and the next
+        # record's "WARC/" line, or the end of the gzip member. A short length can also end just
+        # before a line break, where the first check alone would not notice.
+        following = records.next_line
+        if records.err_count > errors_before or (following and not following.startswith(b"WARC/")):
             yield RecordError(BAD_CONTENT_LENGTH,
                               f"WARC record's Content-Length {declared} does not end where the record does "
                               "(no blank line follows it), so its text would be cut or run into the next record",
