@@ -34,6 +34,7 @@ DEFAULT_SAMPLE_ROWS = 200_000
 _COLUMNS = ["id", "text", "url", "date", "source_file", "dup_cluster_id", "dup_cluster_size", "dup_is_representative",
             "synthetic_probability", "synthetic_signals", "synthetic_evidence", "flags", "decision", "reasons"]
 _TEXT_CHARS = 1_000   # per document: ~150 words for tail retention and excerpts, ~200 MB at most
+_TAIL_TOKENS = 500_000   # per stream: bounds the tail figures' work and memory (~50 MB of tokens each)
 _TOP = 10
 # No script, no fetch: the page works offline, and text from the web inside it can never run.
 _CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
@@ -131,27 +132,38 @@ def _composition(keys: list[str], kept: np.ndarray) -> list[tuple[str, list[floa
     return rows
 
 
-def _signal_drivers(signals: list[Any], probabilities: np.ndarray, reasons: list[list[str]],
-                    kept: np.ndarray) -> list[tuple[str, float]]:
+def _signal_matrix(signals: pa.ChunkedArray, rows: int) -> tuple[list[str], np.ndarray]:
+    """list<struct<name, score>> per row as a rows x signals matrix (NaN where absent), in Arrow."""
+    if rows == 0 or not pa.types.is_list(signals.type):   # nulls only: an older schema without signals
+        return [], np.zeros((rows, 0))
+    lists = signals.combine_chunks()
+    values = pc.list_flatten(lists)
+    if len(values) == 0:
+        return [], np.zeros((rows, 0))
+    parents = pc.list_parent_indices(lists).to_numpy(zero_copy_only=False)
+    names = pc.dictionary_encode(values.field("name"))
+    matrix = np.full((rows, len(names.dictionary)), np.nan)
+    matrix[parents, names.indices.to_numpy(zero_copy_only=False)] = \
+        values.field("score").to_numpy(zero_copy_only=False).astype(np.float64)
+    return names.dictionary.to_pylist(), matrix
+
+
+def _signal_drivers(signals: pa.ChunkedArray, reasons: list[list[str]], kept: np.ndarray) -> list[tuple[str, float]]:
     """Each signal's mean among documents rejected as synthetic minus its mean among kept
     documents, in standard deviations of all scored documents: what set them apart."""
-    rejected = np.array([REASON_SYNTHETIC in r for r in reasons])
+    rejected = np.array([REASON_SYNTHETIC in (r or ()) for r in reasons], dtype=bool)
     if not rejected.any() or not kept.any():
         return []
-    names = sorted({s["name"] for row in signals if row for s in row})
-    matrix = np.full((len(signals), len(names)), np.nan)
-    index = {n: i for i, n in enumerate(names)}
-    for r, row in enumerate(signals):
-        for s in row or ():
-            matrix[r, index[s["name"]]] = s["score"]
+    names, matrix = _signal_matrix(signals, len(reasons))
     out = []
     for j, name in enumerate(names):
         column = matrix[:, j]
-        spread = np.nanstd(column)
-        if not np.isfinite(spread) or spread == 0 or np.isnan(column[rejected]).all() or np.isnan(column[kept]).all():
+        if np.isnan(column[rejected]).all() or np.isnan(column[kept]).all():
             continue
-        out.append((name, float((np.nanmean(column[rejected]) - np.nanmean(column[kept])) / spread)))
-    return sorted(out, key=lambda item: -abs(item[1]))[:12]
+        spread = np.nanstd(column)
+        if np.isfinite(spread) and spread > 0:
+            out.append((name, float((np.nanmean(column[rejected]) - np.nanmean(column[kept])) / spread)))
+    return sorted(out, key=lambda item: (-abs(item[1]), item[0]))[:12]
 
 
 _EXAMPLE_FIELDS = ("id", "text", "synthetic_probability", "synthetic_evidence", "dup_cluster_id",
@@ -196,7 +208,8 @@ def build_figures(manifest: dict[str, Any], sample: Sample) -> dict[str, Any]:
     # to the same number of tokens, so in table order the input's first tokens would be the kept ones.
     order = np.random.default_rng(0).permutation(n)
     text = t.column("text")
-    tails = compare_tails((text[int(i)].as_py() for i in order), (text[int(i)].as_py() for i in order if kept[i]))
+    tails = compare_tails((text[int(i)].as_py() for i in order), (text[int(i)].as_py() for i in order if kept[i]),
+                          max_tokens=_TAIL_TOKENS)
     representatives = t.filter(t.column("dup_is_representative")) if n else t
     dedup = manifest["stages"]["dedup"]
     return {
@@ -208,8 +221,7 @@ def build_figures(manifest: dict[str, Any], sample: Sample) -> dict[str, Any]:
         "probability": {"threshold": threshold, "policy": detect.get("policy"),
                         "histogram": histogram(probability[scored], 20),
                         "scored": int(scored.sum()), "by_group": by_group},
-        "drivers": _signal_drivers(t.column("synthetic_signals").to_pylist() if n else [], probability,
-                                   t.column("reasons").to_pylist() if n else [], kept & scored),
+        "drivers": _signal_drivers(t.column("synthetic_signals"), t.column("reasons").to_pylist(), kept & scored),
         "reason_examples": _examples(t, "reasons", sorted(manifest["counts"]["rejected_by_reason"])),
         "flag_examples": _examples(t, "flags", sorted(manifest["counts"]["flags"]), per_name=2),
         "clusters": {"with_duplicates": dedup["clusters_with_duplicates"],

@@ -221,3 +221,20 @@ def test_every_table_is_sampled_at_the_same_fraction(tmp_path):
     assert not sample.exhaustive and sample.documents == 62_000
     again = load_sample(str(tmp_path), {"outputs": outputs}, max_rows=6_200)
     assert again.rows.column("id").to_pylist() == sample.rows.column("id").to_pylist()
+
+
+def test_signal_scores_become_a_matrix_with_gaps_as_nan():
+    import pyarrow as pa
+
+    from pipeline.report import _signal_drivers, _signal_matrix
+    from schemas import document_schema
+    kind = document_schema().field("synthetic_signals").type
+    signals = pa.chunked_array([pa.array([[{"name": "a", "score": 1.0}, {"name": "b", "score": 2.0}], None], kind),
+                                pa.array([[{"name": "b", "score": 4.0}], [{"name": "a", "score": 3.0}]], kind)])
+    names, matrix = _signal_matrix(signals, 4)
+    assert names == ["a", "b"]
+    np.testing.assert_array_equal(matrix, [[1, 2], [np.nan, np.nan], [np.nan, 4], [3, np.nan]])
+    drivers = _signal_drivers(signals, [[], [], ["synthetic"], ["synthetic"]], np.array([True, True, False, False]))
+    # a: rejected 3 vs kept 1, b: 4 vs 2; each over its standard deviation of 1 (values 1, 3 and 2, 4)
+    assert drivers == [("a", pytest.approx(2.0)), ("b", pytest.approx(2.0))]
+    assert _signal_drivers(signals, [[], [], [], []], np.array([True] * 4)) == []   # nothing rejected as synthetic
