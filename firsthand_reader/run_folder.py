@@ -5,13 +5,23 @@ from __future__ import annotations
 import json
 import posixpath
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from schemas import DOCUMENT_TABLES, DOCUMENTS, FAILED_MANIFEST, KEPT, MANIFEST, SCHEMA_VERSION, UNCHECKED_MANIFEST
+
+
+def missing_manifest_reason(present: Callable[[str], bool]) -> str:
+    """Why a run folder has no manifest.json, from which other manifest file it holds."""
+    if present(FAILED_MANIFEST):
+        return f"the run failed its accounting (see {FAILED_MANIFEST}); do not train on it"
+    if present(UNCHECKED_MANIFEST):
+        return (f"the pipeline finished but the driver stopped before checking Beam's metrics against "
+                f"{UNCHECKED_MANIFEST}; rerun with --overwrite")
+    return "the run has not finished (or this is not a firsthand run folder); its files are not trusted"
 
 
 class RunFolderError(RuntimeError):
@@ -45,15 +55,8 @@ class RunFolder:
     def _read_manifest(self) -> dict[str, Any]:
         path = posixpath.join(self.root, MANIFEST)
         if self.fs.get_file_info(path).type == pafs.FileType.NotFound:
-            def present(name: str) -> bool:
-                return self.fs.get_file_info(posixpath.join(self.root, name)).type != pafs.FileType.NotFound
-            if present(FAILED_MANIFEST):
-                why = f"the run failed its accounting (see {FAILED_MANIFEST}); do not train on it"
-            elif present(UNCHECKED_MANIFEST):
-                why = (f"the pipeline finished but the driver stopped before checking Beam's metrics against "
-                       f"{UNCHECKED_MANIFEST}; rerun with --overwrite")
-            else:
-                why = "the run has not finished (or this is not a firsthand run folder); its files are not trusted"
+            why = missing_manifest_reason(
+                lambda name: self.fs.get_file_info(posixpath.join(self.root, name)).type != pafs.FileType.NotFound)
             raise RunFolderError(f"{self.uri} has no {MANIFEST}: {why}")
         with self.fs.open_input_stream(path) as f:
             manifest = json.loads(f.read())

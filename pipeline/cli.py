@@ -129,8 +129,8 @@ def cmd_report(argv: list[str]) -> int:
     parser.add_argument("run_dir", help="The run's --output folder (local, gs://, s3://, ...).")
     parser.add_argument("--out", default=None, help="Where to write the page (default: RUN_DIR/report.html).")
     parser.add_argument("--sample-rows", type=int, default=None,
-                        help="Documents read for distributions and tail retention; larger runs are sampled by "
-                             "whole row groups spread over the shards (default: 200000).")
+                        help="Documents read for distributions and tail retention; a larger run is sampled, "
+                             "the same fraction of every table (default: 200000).")
     args = parser.parse_args(argv)
     if args.sample_rows is not None and args.sample_rows < 1:
         raise ConfigError(f"--sample-rows must be 1 or more, got {args.sample_rows}")

@@ -18,8 +18,8 @@ from apache_beam.io.filesystems import FileSystems
 from detectors.prevalence import Rates, adjusted_share
 from pipeline.write import TEMP_DIR, rename_into_place
 from schemas import (DOCUMENTS, ERRORS, FAILED_MANIFEST, FLAG_CHATBOT_RESIDUE, FLAG_DETECTOR_FAILED,
-                     FLAG_DETECTOR_UNSUPPORTED, KEPT, MANIFEST, UNCHECKED_MANIFEST, REASON_CHATBOT_RESIDUE, REASON_EXACT_DUPLICATE,
-                     REASON_NEAR_DUPLICATE, REASON_SYNTHETIC, REJECTED, SCHEMA_VERSION)
+                     FLAG_DETECTOR_UNSUPPORTED, KEPT, MANIFEST, REASON_CHATBOT_RESIDUE, REASON_EXACT_DUPLICATE,
+                     REASON_NEAR_DUPLICATE, REASON_SYNTHETIC, REJECTED, SCHEMA_VERSION, UNCHECKED_MANIFEST)
 
 _log = logging.getLogger("firsthand.manifest")
 

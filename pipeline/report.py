@@ -26,9 +26,8 @@ from pipeline.options import ConfigError
 from pipeline.report_stats import (
     TailStats, compare_tails, domain_of, histogram, size_histogram, source_group,
 )
-from schemas import (
-    DOCUMENT_TABLES, FAILED_MANIFEST, MANIFEST, REASON_SYNTHETIC, REPORT, UNCHECKED_MANIFEST,
-)
+from firsthand_reader.run_folder import missing_manifest_reason
+from schemas import DOCUMENT_TABLES, MANIFEST, REASON_SYNTHETIC, REPORT
 
 DEFAULT_SAMPLE_ROWS = 200_000
 _COLUMNS = ["id", "text", "url", "date", "source_file", "dup_cluster_id", "dup_cluster_size", "dup_is_representative",
@@ -50,11 +49,8 @@ class Sample:
 def read_manifest(output: str) -> dict[str, Any]:
     path = FileSystems.join(output, MANIFEST)
     if not FileSystems.exists(path):
-        why = ("the run failed its accounting" if FileSystems.exists(FileSystems.join(output, FAILED_MANIFEST))
-               else "the driver stopped before its final check" if FileSystems.exists(
-                   FileSystems.join(output, UNCHECKED_MANIFEST))
-               else "the run has not finished, or this is not a firsthand run folder")
-        raise ConfigError(f"cannot report on {output}: no {MANIFEST} ({why})")
+        why = missing_manifest_reason(lambda name: FileSystems.exists(FileSystems.join(output, name)))
+        raise ConfigError(f"cannot report on {output}: no {MANIFEST}: {why}")
     with FileSystems.open(path) as f:
         return json.load(f)
 
