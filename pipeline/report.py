@@ -8,6 +8,7 @@ document shards: all rows of a small run, an evenly spread sample of row groups 
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from collections import Counter
@@ -234,9 +235,7 @@ def build_figures(manifest: dict[str, Any], sample: Sample) -> dict[str, Any]:
 def _tails(pair: tuple[TailStats, TailStats] | None) -> dict[str, Any] | None:
     if pair is None:
         return None
-    return {name: {"tokens": s.tokens, "vocabulary": s.vocabulary, "tail_mass": s.tail_mass,
-                   "distinct": s.distinct, "zipf_slope": s.zipf_slope, "rank_frequency": s.rank_frequency}
-            for name, s in zip(("input", "kept"), pair)}
+    return {name: dataclasses.asdict(s) for name, s in zip(("input", "kept"), pair)}
 
 
 def make_report(output: str, sample_rows: int = DEFAULT_SAMPLE_ROWS) -> tuple[str, dict[str, Any]]:
