@@ -216,9 +216,8 @@ class Duplicates(beam.PTransform):
         reports = [buckets[REPORTS]]
         edges = buckets.edges
         if config.near and config.verify is not None:
-            verified = (edges, bands[SKETCHES]) | "Verify" >> VerifyEdges(config)
-            edges = verified.edges
-            reports.append(verified[REPORTS])
+            edges, verify_reports = (edges, bands[SKETCHES]) | "Verify" >> VerifyEdges(config)
+            reports.append(verify_reports)
         labels, cc_reports = edges | "Components" >> ConnectedComponents(config.cc_rounds if config.near else 0, parts)
         reports.extend(cc_reports)
         joined = ({"rows": nodes,

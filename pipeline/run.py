@@ -219,6 +219,8 @@ def check_metrics(manifest: dict[str, Any], counters: dict[str, int]) -> None:
     if dedup.get("verification") is not None:
         pairs["edge_halves"] = 2 * counters.get("dedup.candidate_edges", 0)
         expected["edge_halves"] = dedup["verification"].get("edge_halves", 0)
+        pairs["distinct_edge_halves"] = counters.get("dedup.distinct_edge_halves", 0)
+        expected["distinct_edge_halves"] = dedup["verification"].get("distinct_edge_halves", 0)
     if "dedup.labelled_nodes" in counters:  # both ends are counters: made by Settle, joined to documents
         pairs["labels"] = counters["dedup.labelled_nodes"]
         expected["labels"] = counters.get("dedup.labels_joined", 0)

@@ -107,15 +107,17 @@ def test_records_lost_inside_the_dedup_stage_fail_the_run():
     from pipeline.lsh import dedup_report
     from pipeline.run import check_metrics
     reports = [REJECTED, INPUT, ERRORS, KEPT, dedup_report("lsh", band_records=40, candidate_edges=3),
-               dedup_report("verify", edge_halves=6, dropped_edges=1)]
+               dedup_report("verify", edge_halves=6), dedup_report("verify", distinct_edge_halves=4, dropped_edges=1)]
     m = build_manifest(reports, RUN_INFO)
     good = {"read.documents": 3, "read.errors": 1, "write.kept": 2, "write.rejected": 1, "write.errors": 1,
-            "dedup.band_records": 40, "dedup.candidate_edges": 3}
+            "dedup.band_records": 40, "dedup.candidate_edges": 3, "dedup.distinct_edge_halves": 4}
     check_metrics(m, good)
     with pytest.raises(AccountingError, match=r"difference \{'band_records': 2\}"):
         check_metrics(m, {**good, "dedup.band_records": 42})
     with pytest.raises(AccountingError, match=r"difference \{'edge_halves': 2\}"):
         check_metrics(m, {**good, "dedup.candidate_edges": 4})
+    with pytest.raises(AccountingError, match=r"difference \{'distinct_edge_halves': 2\}"):
+        check_metrics(m, {**good, "dedup.distinct_edge_halves": 6})  # halves lost before verification
     check_metrics(m, {**good, "dedup.labelled_nodes": 5, "dedup.labels_joined": 5})
     with pytest.raises(AccountingError, match=r"difference \{'labels': 2\}"):
         check_metrics(m, {**good, "dedup.labelled_nodes": 5, "dedup.labels_joined": 3})

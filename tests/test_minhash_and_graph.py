@@ -12,6 +12,7 @@ from detectors.minhash import (
     has_shingles, jaccard, mix64, normalize_for_shingling, normalize_unicode, shingle_hashes, shingles,
 )
 from pipeline import graph
+from pipeline.lsh import distinct_halves
 
 MASK = 2**64 - 1
 
@@ -214,3 +215,12 @@ def test_packed_lists_concatenate_and_take_like_plain_lists(parts):
     assert [x.tolist() for x in graph.unpack(values, offsets)] == flat
     rows = np.arange(len(flat))[::-1]
     assert [x.tolist() for x in graph.unpack(*graph.take_packed(values, offsets, rows))] == flat[::-1]
+
+
+@given(st.lists(st.tuples(st.integers(1, 6), st.integers(1, 6), st.booleans()), max_size=40))
+def test_distinct_halves_keeps_each_half_edge_once_with_its_end(halves):
+    a, b = u64([x for x, _, _ in halves]), u64([y for _, y, _ in halves])
+    firsts = np.array([f for _, _, f in halves], dtype=bool)
+    ends = np.where(firsts, a, b)
+    kept = list(zip(*(x.tolist() for x in distinct_halves(ends, a, b, firsts))))
+    assert sorted(kept) == sorted({(x if f else y, x, y, f) for x, y, f in halves})

@@ -219,6 +219,24 @@ def test_reports_say_the_components_converged():
         assert_that(reports | beam.combiners.ToList(), lambda lists: converged(lists[0]))
 
 
+def test_a_pair_proposed_by_many_bands_ships_its_sketches_once():
+    """Identical texts share all 14 bands, grouped in different partitions: each band proposes
+    the edge, but verification attaches each end's sketch once."""
+    text = " ".join(words(random.Random(5), 300))
+    docs = [doc("a", text, 0), doc("b", text + " tail", 1)]
+
+    def shipped_once(lists):
+        reports = [r["counts"] for r in lists[0] if r["stage"] in ("lsh", "verify")]
+        total = {k: sum(r.get(k, 0) for r in reports) for k in ("candidate_edges", "edge_halves", "distinct_edge_halves")}
+        if not (total["candidate_edges"] > 1 and total["edge_halves"] == 2 * total["candidate_edges"]
+                and total["distinct_edge_halves"] == 2):
+            raise BeamAssertException(f"halves {total}")
+
+    with pipeline() as p:
+        _, reports = p | beam.Create(docs) | Duplicates(DedupConfig(partitions=8))
+        assert_that(reports | beam.combiners.ToList(), shipped_once)
+
+
 def test_unconverged_components_are_finished_on_one_worker_and_reported():
     rng = random.Random(11)
     chain = [words(rng, 300)]
