@@ -87,7 +87,7 @@ class ChunkToDocs(beam.DoFn):
 
 
 def run_once(args: argparse.Namespace, total: int, with_dedup: bool) -> float:
-    options = PipelineOptions(direct_num_workers=args.workers,
+    options = PipelineOptions(flags=[], direct_num_workers=args.workers,
                               direct_running_mode="multi_processing" if args.workers > 1 else "in_memory")
     config = DedupConfig(verify=None if args.verify == "off" else args.verify, partitions=args.partitions,
                          cc_rounds=args.cc_rounds)

@@ -3,14 +3,16 @@
 A Python runner pays tens of microseconds per shuffled element, so keying each of a
 document's LSH bands separately would cost more than the hashing itself. Instead a DoFn
 buffers records, splits them by partition (hash of the real key mod P) and emits one
-element per partition; a GroupByKey on the partition then brings every record of a real
-key together, and the receiving step groups by the real key with numpy. Same semantics
+element per partition, holding a partition's share until it fills a batch (so the
+elements do not multiply with P); a GroupByKey on the partition then brings every record
+of a real key together, and the receiving step groups by the real key with numpy. Same semantics
 as a GroupByKey on the real key, with P-times fewer, larger elements; results do not
 depend on P, on bundle sizes or on worker count.
 """
 from __future__ import annotations
 
-from typing import Any, Iterator
+import itertools
+from typing import Any, Callable, Generic, Iterator, TypeVar
 
 import apache_beam as beam
 from apache_beam.transforms.window import GlobalWindows
@@ -37,12 +39,54 @@ class BufferedFn(beam.DoFn):
 
     def finish_bundle(self) -> Iterator[Any]:
         batch, self._buffer = self._buffer, []
-        if batch:
-            for out in self.flush(batch):
-                if isinstance(out, beam.pvalue.TaggedOutput):
-                    yield beam.pvalue.TaggedOutput(out.tag, GlobalWindows.windowed_value(out.value))
-                else:
-                    yield GlobalWindows.windowed_value(out)
+        for out in itertools.chain(self.flush(batch) if batch else (), self.drain()):
+            if isinstance(out, beam.pvalue.TaggedOutput):
+                yield beam.pvalue.TaggedOutput(out.tag, GlobalWindows.windowed_value(out.value))
+            else:
+                yield GlobalWindows.windowed_value(out)
 
     def flush(self, batch: list[Any]) -> Iterator[Any]:
         raise NotImplementedError
+
+    def drain(self) -> Iterator[Any]:
+        """Outputs still held at the end of the bundle (see PartitionBuffers)."""
+        return iter(())
+
+
+Piece = TypeVar("Piece")
+
+
+class PartitionBuffers(Generic[Piece]):
+    """Holds each partition's pieces until they reach `rows` rows, then releases them as one.
+
+    A batch of B records split over P partitions makes P elements of B/P rows: without
+    this, the shuffled elements grow as records x P / B, and the runner's cost per element
+    (tens of microseconds, plus encoding each array) with them. Held rows are capped at
+    `max_held` in all; past it every partition is released, so memory stays bounded
+    whatever P is."""
+
+    def __init__(self, rows: int, max_held: int, size: Callable[[Piece], int],
+                 merge: Callable[[list[Piece]], Piece]):
+        self._rows, self._max_held, self._size, self._merge = rows, max_held, size, merge
+        self._pieces: dict[int, list[Piece]] = {}
+        self._held: dict[int, int] = {}
+        self._held_total = 0
+
+    def add(self, partition: int, piece: Piece) -> Iterator[tuple[int, Piece]]:
+        size = self._size(piece)
+        self._pieces.setdefault(partition, []).append(piece)
+        self._held[partition] = self._held.get(partition, 0) + size
+        self._held_total += size
+        if self._held_total > self._max_held:
+            yield from self.drain()
+        elif self._held[partition] >= self._rows:
+            yield self._release(partition)
+
+    def drain(self) -> Iterator[tuple[int, Piece]]:
+        for partition in sorted(self._pieces):
+            yield self._release(partition)
+
+    def _release(self, partition: int) -> tuple[int, Piece]:
+        pieces = self._pieces.pop(partition)
+        self._held_total -= self._held.pop(partition)
+        return partition, pieces[0] if len(pieces) == 1 else self._merge(pieces)

@@ -26,7 +26,7 @@ import apache_beam as beam
 from apache_beam.metrics import Metrics
 
 from pipeline import graph
-from pipeline.batching import BufferedFn
+from pipeline.batching import BufferedFn, PartitionBuffers
 from pipeline.lsh import REPORTS, SKETCHES, BandKeysFn, BucketEdgesFn, ConnectedComponents, DedupConfig, VerifyEdges
 from pipeline.read import NAMESPACE
 from schemas import REASON_EXACT_DUPLICATE, REASON_NEAR_DUPLICATE
@@ -35,6 +35,7 @@ _NO_DATE = 2**63 - 1  # undated documents rank after every dated one
 _NO_PROBABILITY = 2.0  # documents without a synthetic probability rank after scored ones
 SINGLETONS = "singletons"
 CHUNK = 4096  # rows per outcome or shuffle batch
+HELD_ROWS = 16 * CHUNK  # key rows held for batching by partition: ~30 MB at most
 
 
 class NodeRow(NamedTuple):
@@ -82,11 +83,20 @@ class PartitionByIdFn(BufferedFn):
         super().__init__()
         self._num_partitions = num_partitions
 
+    def start_bundle(self) -> None:
+        super().start_bundle()
+        self._parts = PartitionBuffers(self._max_items, HELD_ROWS, len,
+                                       lambda pieces: [row for rows in pieces for row in rows])
+
     def flush(self, batch: list[dict[str, Any]]) -> Iterator[tuple[int, list[tuple]]]:
         parts: dict[int, list[tuple]] = {}
         for doc in batch:
             parts.setdefault(id_partition(doc["id"], self._num_partitions), []).append(key_row(doc))
-        yield from parts.items()
+        for p, rows in parts.items():
+            yield from self._parts.add(p, rows)
+
+    def drain(self) -> Iterator[tuple[int, list[tuple]]]:
+        return self._parts.drain()
 
 
 def chunked(parts: dict[int, list[Any]], size: int = CHUNK) -> Iterator[tuple[int, list[Any]]]:

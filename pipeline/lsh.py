@@ -18,7 +18,7 @@ from detectors.minhash import (
     MinHashConfig, MinHasher, bottom_k_sets, has_shingles, mix64, set_similarity, shingle_hashes,
 )
 from pipeline import graph
-from pipeline.batching import BufferedFn
+from pipeline.batching import BufferedFn, PartitionBuffers
 from pipeline.read import NAMESPACE
 
 SKETCHES = "sketches"
@@ -29,6 +29,7 @@ UNSETTLED = "unsettled"
 SET_LIMIT = 1024  # shingle hashes per document for set verification: exact below, bottom-k above
 _log = logging.getLogger("firsthand.dedup")
 _TEXT_BAND_SALT = np.uint64(0xD6E8FEB86659FD93)
+HELD_BATCHES = 64  # band keys and sketches held for batching, in batches of documents: ~80 MB at most
 
 
 @dataclass(frozen=True)
@@ -75,6 +76,19 @@ class BandKeysFn(BufferedFn):
     def setup(self) -> None:
         self._hasher = MinHasher(self._config.minhash)
 
+    def start_bundle(self) -> None:
+        super().start_bundle()
+        bands = self._max_items * self._config.minhash.bands  # band records of about one batch
+        self._bands = PartitionBuffers(bands, HELD_BATCHES * bands, lambda piece: len(piece[0]),
+                                       lambda pieces: graph.concat(pieces, 2))
+        self._sketches = PartitionBuffers(self._max_items, HELD_BATCHES * self._max_items,
+                                          lambda piece: len(piece[0]), _concat_sketches)
+
+    def drain(self) -> Iterator[Any]:
+        yield from self._bands.drain()
+        for out in self._sketches.drain():
+            yield beam.pvalue.TaggedOutput(SKETCHES, out)
+
     def flush(self, batch: list[dict[str, Any]]) -> Iterator[Any]:
         config = self._config
         keys = np.array([d["key"] for d in batch], dtype=np.uint64)
@@ -104,10 +118,17 @@ class BandKeysFn(BufferedFn):
                                                        (text_keys >> np.uint64(32)).astype(values.dtype))
             for p, (part_keys, rows) in graph.split_by_partition(keys, (keys, np.arange(len(keys))),
                                                                  config.partitions):
-                yield beam.pvalue.TaggedOutput(SKETCHES, (p, (part_keys, *graph.take_packed(values, offsets, rows))))
+                for out in self._sketches.add(p, (part_keys, *graph.take_packed(values, offsets, rows))):
+                    yield beam.pvalue.TaggedOutput(SKETCHES, out)
         all_keys, all_members = np.concatenate(band_keys), np.concatenate(members)
         self._band_records.inc(len(all_keys))
-        yield from graph.split_by_partition(all_keys, (all_keys, all_members), config.partitions)
+        for p, piece in graph.split_by_partition(all_keys, (all_keys, all_members), config.partitions):
+            yield from self._bands.add(p, piece)
+
+
+def _concat_sketches(pieces: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> tuple[np.ndarray, ...]:
+    values, offsets = graph.concat_packed([(v, o) for _, v, o in pieces])
+    return np.concatenate([k for k, _, _ in pieces]), values, offsets
 
 
 class BucketEdgesFn(beam.DoFn):

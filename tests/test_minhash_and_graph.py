@@ -12,6 +12,7 @@ from detectors.minhash import (
     has_shingles, jaccard, mix64, normalize_for_shingling, normalize_unicode, shingle_hashes, shingles,
 )
 from pipeline import graph
+from pipeline.batching import PartitionBuffers
 from pipeline.lsh import distinct_halves
 
 MASK = 2**64 - 1
@@ -224,3 +225,29 @@ def test_distinct_halves_keeps_each_half_edge_once_with_its_end(halves):
     ends = np.where(firsts, a, b)
     kept = list(zip(*(x.tolist() for x in distinct_halves(ends, a, b, firsts))))
     assert sorted(kept) == sorted({(x if f else y, x, y, f) for x, y, f in halves})
+
+
+@given(st.lists(st.tuples(st.integers(0, 4), st.integers(1, 9)), max_size=60), st.integers(1, 20), st.integers(1, 40))
+def test_partition_buffers_release_every_row_once_in_order_and_hold_a_bounded_amount(adds, rows, max_held):
+    buffers = PartitionBuffers(rows, max_held, len, lambda pieces: [x for piece in pieces for x in piece])
+    released, sent, counter = [], {}, 0
+    for partition, size in adds:
+        piece = list(range(counter, counter + size))
+        counter += size
+        sent.setdefault(partition, []).extend(piece)
+        released.extend(buffers.add(partition, piece))
+        held = sum(len(v) for v in sent.values()) - sum(len(piece) for _, piece in released)
+        assert held <= max_held  # past the cap, everything is released at once
+    released.extend(buffers.drain())
+    got: dict[int, list[int]] = {}
+    for partition, piece in released:
+        got.setdefault(partition, []).extend(piece)
+    assert got == sent
+    assert list(buffers.drain()) == []
+
+
+def test_partition_buffers_release_a_partition_once_it_reaches_its_rows():
+    buffers = PartitionBuffers(4, 100, len, lambda pieces: [x for piece in pieces for x in piece])
+    assert list(buffers.add(1, [1, 2])) == [] and list(buffers.add(2, [9])) == []
+    assert list(buffers.add(1, [3, 4, 5])) == [(1, [1, 2, 3, 4, 5])]
+    assert list(buffers.drain()) == [(2, [9])]
