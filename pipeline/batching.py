@@ -11,7 +11,6 @@ depend on P, on bundle sizes or on worker count.
 """
 from __future__ import annotations
 
-import itertools
 from typing import Any, Callable, Generic, Iterator, TypeVar
 
 import apache_beam as beam
@@ -39,7 +38,9 @@ class BufferedFn(beam.DoFn):
 
     def finish_bundle(self) -> Iterator[Any]:
         batch, self._buffer = self._buffer, []
-        for out in itertools.chain(self.flush(batch) if batch else (), self.drain()):
+        outputs = list(self.flush(batch)) if batch else []
+        outputs.extend(self.drain())  # after the last flush, which may add to what is held
+        for out in outputs:
             if isinstance(out, beam.pvalue.TaggedOutput):
                 yield beam.pvalue.TaggedOutput(out.tag, GlobalWindows.windowed_value(out.value))
             else:
@@ -48,9 +49,9 @@ class BufferedFn(beam.DoFn):
     def flush(self, batch: list[Any]) -> Iterator[Any]:
         raise NotImplementedError
 
-    def drain(self) -> Iterator[Any]:
+    def drain(self) -> list[Any]:
         """Outputs still held at the end of the bundle (see PartitionBuffers)."""
-        return iter(())
+        return []
 
 
 Piece = TypeVar("Piece")
@@ -63,7 +64,8 @@ class PartitionBuffers(Generic[Piece]):
     this, the shuffled elements grow as records x P / B, and the runner's cost per element
     (tens of microseconds, plus encoding each array) with them. Held rows are capped at
     `max_held` in all; past it every partition is released, so memory stays bounded
-    whatever P is."""
+    whatever P is. Held rows leave with a later element, so this is for the global window
+    (batch pipelines) only."""
 
     def __init__(self, rows: int, max_held: int, size: Callable[[Piece], int],
                  merge: Callable[[list[Piece]], Piece]):
@@ -72,19 +74,20 @@ class PartitionBuffers(Generic[Piece]):
         self._held: dict[int, int] = {}
         self._held_total = 0
 
-    def add(self, partition: int, piece: Piece) -> Iterator[tuple[int, Piece]]:
+    def add(self, partition: int, piece: Piece) -> list[tuple[int, Piece]]:
+        """Hold the piece; return what is released now (emit all of it)."""
         size = self._size(piece)
         self._pieces.setdefault(partition, []).append(piece)
         self._held[partition] = self._held.get(partition, 0) + size
         self._held_total += size
         if self._held_total > self._max_held:
-            yield from self.drain()
-        elif self._held[partition] >= self._rows:
-            yield self._release(partition)
+            return self.drain()
+        if self._held[partition] >= self._rows:
+            return [self._release(partition)]
+        return []
 
-    def drain(self) -> Iterator[tuple[int, Piece]]:
-        for partition in sorted(self._pieces):
-            yield self._release(partition)
+    def drain(self) -> list[tuple[int, Piece]]:
+        return [self._release(partition) for partition in sorted(self._pieces)]
 
     def _release(self, partition: int) -> tuple[int, Piece]:
         pieces = self._pieces.pop(partition)

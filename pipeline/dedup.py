@@ -35,7 +35,7 @@ _NO_DATE = 2**63 - 1  # undated documents rank after every dated one
 _NO_PROBABILITY = 2.0  # documents without a synthetic probability rank after scored ones
 SINGLETONS = "singletons"
 CHUNK = 4096  # rows per outcome or shuffle batch
-HELD_ROWS = 16 * CHUNK  # key rows held for batching by partition: ~30 MB at most
+HELD_ROWS = 16 * 4096  # key rows held for batching by partition: ~30 MB at most
 
 
 class NodeRow(NamedTuple):
@@ -80,7 +80,7 @@ class PartitionByIdFn(BufferedFn):
     """documents -> (partition of the id, [key rows]): ids meet in batches, not one element each."""
 
     def __init__(self, num_partitions: int):
-        super().__init__()
+        super().__init__(CHUNK)
         self._num_partitions = num_partitions
 
     def start_bundle(self) -> None:
@@ -95,7 +95,7 @@ class PartitionByIdFn(BufferedFn):
         for p, rows in parts.items():
             yield from self._parts.add(p, rows)
 
-    def drain(self) -> Iterator[tuple[int, list[tuple]]]:
+    def drain(self) -> list[tuple[int, list[tuple]]]:
         return self._parts.drain()
 
 

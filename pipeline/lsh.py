@@ -29,7 +29,10 @@ UNSETTLED = "unsettled"
 SET_LIMIT = 1024  # shingle hashes per document for set verification: exact below, bottom-k above
 _log = logging.getLogger("firsthand.dedup")
 _TEXT_BAND_SALT = np.uint64(0xD6E8FEB86659FD93)
-HELD_BATCHES = 64  # band keys and sketches held for batching, in batches of documents: ~80 MB at most
+BAND_BATCH = 1024  # documents shingled and hashed together: their (permutations x shingles) array is ~30 MB
+# band keys and sketches held for batching by partition, in batches of documents: ~80 MB for
+# 1.4 KB texts, ~300 MB at most (sets are capped at SET_LIMIT hashes)
+HELD_BATCHES = 64
 
 
 @dataclass(frozen=True)
@@ -63,8 +66,8 @@ class BandKeysFn(BufferedFn):
     shingled document share every band key, so they need no key of their own.
     """
 
-    def __init__(self, config: DedupConfig, max_items: int = 1024):
-        super().__init__(max_items)
+    def __init__(self, config: DedupConfig, max_items: int | None = None):
+        super().__init__(max_items or BAND_BATCH)
         self._config = config
         self._signed = Metrics.counter(NAMESPACE, "dedup.signed_documents")
         self._too_short = Metrics.counter(NAMESPACE, "dedup.too_short_to_shingle")
@@ -84,10 +87,8 @@ class BandKeysFn(BufferedFn):
         self._sketches = PartitionBuffers(self._max_items, HELD_BATCHES * self._max_items,
                                           lambda piece: len(piece[0]), _concat_sketches)
 
-    def drain(self) -> Iterator[Any]:
-        yield from self._bands.drain()
-        for out in self._sketches.drain():
-            yield beam.pvalue.TaggedOutput(SKETCHES, out)
+    def drain(self) -> list[Any]:
+        return self._bands.drain() + [beam.pvalue.TaggedOutput(SKETCHES, out) for out in self._sketches.drain()]
 
     def flush(self, batch: list[dict[str, Any]]) -> Iterator[Any]:
         config = self._config

@@ -178,6 +178,19 @@ def test_outcomes_do_not_depend_on_partitions_or_rounds(reference_outcomes, conf
     assert run_dedup(corpus(seed=5), config) == reference_outcomes
 
 
+def test_outcomes_do_not_depend_on_batch_sizes_or_how_much_is_held_for_batching(reference_outcomes, monkeypatch):
+    """Tiny batches and caps, so band keys, sketches and id rows are released while
+    documents are processed (at a partition's row threshold and at the cap on held rows),
+    not only at the end of the bundle."""
+    import pipeline.dedup
+    import pipeline.lsh
+    monkeypatch.setattr(pipeline.lsh, "BAND_BATCH", 8)
+    monkeypatch.setattr(pipeline.lsh, "HELD_BATCHES", 2)
+    monkeypatch.setattr(pipeline.dedup, "CHUNK", 8)
+    monkeypatch.setattr(pipeline.dedup, "HELD_ROWS", 20)
+    assert run_dedup(corpus(seed=5), DedupConfig(partitions=16)) == reference_outcomes
+
+
 def test_outcomes_are_the_same_on_two_worker_processes(reference_outcomes):
     docs = corpus(seed=5)
     with pipeline(workers=2) as p:
@@ -220,8 +233,8 @@ def test_reports_say_the_components_converged():
 
 
 def test_a_pair_proposed_by_many_bands_ships_its_sketches_once():
-    """Identical texts share all 14 bands, grouped in different partitions: each band proposes
-    the edge, but verification attaches each end's sketch once."""
+    """Near-identical texts share all 14 bands, grouped in different partitions: each band
+    proposes the edge, but verification attaches each end's sketch once."""
     text = " ".join(words(random.Random(5), 300))
     docs = [doc("a", text, 0), doc("b", text + " tail", 1)]
 
