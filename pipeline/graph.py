@@ -88,14 +88,34 @@ def replace_packed(values: np.ndarray, offsets: np.ndarray, rows: np.ndarray, si
     return pack(arrays)
 
 
+def _run_starts(*columns: np.ndarray) -> np.ndarray:
+    """For rows sorted by these columns: True where a row differs from the one before."""
+    if len(columns[0]) == 0:
+        return np.zeros(0, bool)
+    changed = np.zeros(len(columns[0]) - 1, bool)
+    for column in columns:
+        changed |= column[1:] != column[:-1]
+    return np.r_[True, changed]
+
+
 def unique_edges(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Distinct (a, b) pairs, sorted, self-loops dropped."""
     keep = a != b
     a, b = a[keep], b[keep]
     order = np.lexsort((b, a))
     a, b = a[order], b[order]
-    first = np.r_[True, (a[1:] != a[:-1]) | (b[1:] != b[:-1])] if len(a) else np.zeros(0, bool)
+    first = _run_starts(a, b)
     return a[first], b[first]
+
+
+def distinct_halves(a: np.ndarray, b: np.ndarray, firsts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each half-edge (a, b, at its first end or not) once, sorted. A pair that shares
+    several LSH bands is proposed once per band (~3.6 times on the benchmark corpus); all
+    copies of a half meet at its end's partition, so dropping them there is complete."""
+    order = np.lexsort((firsts, b, a))
+    a, b, firsts = a[order], b[order], firsts[order]
+    first = _run_starts(a, b, firsts)
+    return a[first], b[first], firsts[first]
 
 
 def _groups(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

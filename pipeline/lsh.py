@@ -168,23 +168,10 @@ class PartitionSketches:
 
 
 def _by_both_ends(edges: tuple[np.ndarray, np.ndarray], parts: int):
-    """Each edge as two halves, one at each end's partition: (end, a, b, end is a)."""
+    """Each edge as two halves, one at each end's partition: (a, b, end is a)."""
     a, b = edges
     ends, firsts = np.concatenate([a, b]), np.r_[np.ones(len(a), bool), np.zeros(len(b), bool)]
-    return graph.split_by_partition(ends, (ends, np.concatenate([a, a]), np.concatenate([b, b]), firsts), parts)
-
-
-def distinct_halves(ends: np.ndarray, a: np.ndarray, b: np.ndarray, firsts: np.ndarray
-                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Each half-edge once. A pair that shares several LSH bands is proposed once per band
-    (the bands are grouped in different partitions), ~3.6 times on average on the benchmark
-    corpus; every copy of a half meets at its end's partition, so dropping them here, before
-    a sketch is attached to each, is complete."""
-    order = np.lexsort((firsts, b, a))
-    a, b, firsts = a[order], b[order], firsts[order]
-    first = np.r_[True, (a[1:] != a[:-1]) | (b[1:] != b[:-1]) | (firsts[1:] != firsts[:-1])] if len(a) else \
-        np.zeros(0, bool)
-    return ends[order][first], a[first], b[first], firsts[first]
+    return graph.split_by_partition(ends, (np.concatenate([a, a]), np.concatenate([b, b]), firsts), parts)
 
 
 class AttachSketchesFn(beam.DoFn):
@@ -201,12 +188,12 @@ class AttachSketchesFn(beam.DoFn):
         halves = list(groups["halves"])
         if not halves:
             return
-        ends, a, b, firsts = graph.concat(halves, 4)
-        received = len(ends)
-        ends, a, b, firsts = distinct_halves(ends, a, b, firsts)
-        self._distinct.inc(len(ends))
+        a, b, firsts = graph.concat(halves, 3)
+        received = len(a)
+        a, b, firsts = graph.distinct_halves(a, b, firsts)
+        self._distinct.inc(len(a))
         yield beam.pvalue.TaggedOutput(REPORTS, dedup_report("verify", edge_halves=received))
-        values, offsets = graph.pack(PartitionSketches(groups[SKETCHES]).of(ends))
+        values, offsets = graph.pack(PartitionSketches(groups[SKETCHES]).of(np.where(firsts, a, b)))
         for p, (pa, pb, pf, rows) in graph.split_by_partition(a, (a, b, firsts, np.arange(len(a))), self._parts):
             yield p, (pa, pb, pf, *graph.take_packed(values, offsets, rows))
 

@@ -13,7 +13,6 @@ from detectors.minhash import (
 )
 from pipeline import graph
 from pipeline.batching import PartitionBuffers
-from pipeline.lsh import distinct_halves
 
 MASK = 2**64 - 1
 
@@ -222,9 +221,8 @@ def test_packed_lists_concatenate_and_take_like_plain_lists(parts):
 def test_distinct_halves_keeps_each_half_edge_once_with_its_end(halves):
     a, b = u64([x for x, _, _ in halves]), u64([y for _, y, _ in halves])
     firsts = np.array([f for _, _, f in halves], dtype=bool)
-    ends = np.where(firsts, a, b)
-    kept = list(zip(*(x.tolist() for x in distinct_halves(ends, a, b, firsts))))
-    assert sorted(kept) == sorted({(x if f else y, x, y, f) for x, y, f in halves})
+    kept = list(zip(*(x.tolist() for x in graph.distinct_halves(a, b, firsts))))
+    assert kept == sorted({(x, y, f) for x, y, f in halves})
 
 
 @given(st.lists(st.tuples(st.integers(0, 4), st.integers(1, 9)), max_size=60), st.integers(1, 20), st.integers(1, 40))
