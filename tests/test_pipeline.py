@@ -209,6 +209,16 @@ def test_workers_with_a_remote_runner_is_refused(demo, tmp_path):
             workers=2)
 
 
+@pytest.mark.parametrize("workers, warned", [(1, False), (2, True), (None, False)])
+def test_more_than_one_local_worker_warns_of_the_runner_data_loss(workers, warned, caplog):
+    from apache_beam.options.pipeline_options import DirectOptions
+    from pipeline.run import beam_options
+    with caplog.at_level("WARNING", logger="firsthand"):
+        options = beam_options([], workers)
+    assert ("multi_processing" in caplog.text) is warned
+    assert options.view_as(DirectOptions).direct_running_mode == ("multi_processing" if warned else "in_memory")
+
+
 def test_compressed_parquet_is_an_error_with_advice(tmp_path):
     import pyarrow as pa
     from tests.helpers import gz, parquet_bytes
