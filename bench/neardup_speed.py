@@ -125,8 +125,8 @@ def _write_tally(tally: tuple[int, int, int], path: str | None) -> None:
         Path(path).write_text(json.dumps(dict(zip(("docs", "removed", "clusters"), tally))))
 
 
-def _first_line(error: Exception) -> str:
-    """The message a failed attempt is recorded by: the first line that names the error."""
+def _error_summary(error: Exception) -> str:
+    """The line a failed attempt is recorded by: the last that names the error (a traceback ends with it)."""
     lines = [line.strip() for line in str(error).splitlines() if line.strip()] or [repr(error)]
     named = [line for line in lines if line.startswith(("RuntimeError", "ValueError", "internal error"))]
     return (named or lines)[-1][:300]
@@ -171,7 +171,7 @@ def main() -> None:
         try:
             times["read+dedup"].append(run_once(args, total, with_dedup=True))
         except Exception as e:  # noqa: BLE001 - a run the pipeline's own checks stopped is counted, not hidden
-            failures.append(_first_line(e))
+            failures.append(_error_summary(e))
             print(f"read+dedup attempt failed ({len(failures)} of at most {args.max_failures}): {failures[-1]}",
                   file=sys.stderr)
             if len(failures) >= args.max_failures:
