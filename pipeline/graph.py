@@ -40,10 +40,9 @@ def split_by_partition(keys: np.ndarray, arrays: tuple[np.ndarray, ...], num_par
     parts = partition_of(keys, num_partitions)
     order = np.argsort(parts, kind="stable")
     parts = parts[order]
-    bounds = np.flatnonzero(np.r_[True, parts[1:] != parts[:-1], True])
     out = []
-    for lo, hi in zip(bounds[:-1], bounds[1:]):
-        rows = order[lo:hi]
+    for lo, size in zip(*_groups(parts)):
+        rows = order[lo:lo + size]
         out.append((int(parts[lo]), tuple(a[rows] for a in arrays)))
     return out
 
@@ -120,7 +119,7 @@ def distinct_halves(a: np.ndarray, b: np.ndarray, firsts: np.ndarray) -> tuple[n
 
 def _groups(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Start index and size of each run of equal values in a sorted array."""
-    starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
+    starts = np.flatnonzero(_run_starts(keys))
     sizes = np.diff(np.r_[starts, len(keys)])
     return starts, sizes
 
