@@ -248,9 +248,6 @@ def make_report(output: str, sample_rows: int = DEFAULT_SAMPLE_ROWS) -> tuple[st
 def write_report(output: str, sample_rows: int = DEFAULT_SAMPLE_ROWS, to: str | None = None) -> str:
     """Write the report (into the run folder by default) through Beam's FileSystems; return its path."""
     page, _ = make_report(output, sample_rows)
-    if to is None:
-        write_file(output, REPORT, page.encode("utf-8"))
-        return FileSystems.join(output, REPORT)
-    folder, name = FileSystems.split(to)
+    folder, name = (output, REPORT) if to is None else FileSystems.split(to)
     write_file(folder, name, page.encode("utf-8"))
-    return to
+    return to or FileSystems.join(output, REPORT)

@@ -79,12 +79,16 @@ def _quote(row: dict[str, Any]) -> str:
             f'{"n/a" if p is None else f"{p:.2f}"}{evidence}</span><br>{escape(_excerpt(row["text"]))}</blockquote>')
 
 
+def _most_first(counts: dict[str, int]) -> list[tuple[str, list[int]]]:
+    """Named counts as bar rows, largest first (ties keep the manifest's order)."""
+    return sorted(((k, [v]) for k, v in counts.items()), key=lambda r: -r[1][0])
+
+
 def _rejections(f: dict[str, Any]) -> str:
     c = f["counts"]
     out = []
     if c["rejected_by_reason"]:
-        out.append(svg.bars(sorted(((k, [v]) for k, v in c["rejected_by_reason"].items()), key=lambda r: -r[1][0]),
-                            "rejected documents by reason"))
+        out.append(svg.bars(_most_first(c["rejected_by_reason"]), "rejected documents by reason"))
     if f["drivers"]:
         out.append("<h3>Signals that set the documents rejected as synthetic apart from the kept ones</h3>"
                    "<p class=small>Difference of means in standard deviations of all scored documents.</p>")
@@ -92,7 +96,7 @@ def _rejections(f: dict[str, Any]) -> str:
                             "signal differences, rejected as synthetic vs kept"))
     if c["flags"]:
         out.append("<h3>Flags that fired</h3>")
-        out.append(svg.bars(sorted(((k, [v]) for k, v in c["flags"].items()), key=lambda r: -r[1][0]), "flags"))
+        out.append(svg.bars(_most_first(c["flags"]), "flags"))
     for title, examples in (("Examples by reason", f["reason_examples"]), ("Examples by flag", f["flag_examples"])):
         if examples:
             out.append(f"<h3>{title}</h3>")

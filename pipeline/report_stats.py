@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import urllib.parse
+from collections import Counter
 from dataclasses import dataclass
 from typing import Iterable
 
@@ -117,9 +118,7 @@ def tail_statistics(words: list[str], reference_top: set[str], zipf_ranks: int =
 
 
 def top_words(words: list[str], k: int) -> set[str]:
-    counts: dict[str, int] = {}
-    for w in words:
-        counts[w] = counts.get(w, 0) + 1
+    counts = Counter(words)
     return set(sorted(counts, key=lambda w: (-counts[w], w))[:k])
 
 
