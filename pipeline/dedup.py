@@ -27,7 +27,7 @@ from apache_beam.metrics import Metrics
 
 from pipeline import graph
 from pipeline.batching import BufferedFn, PartitionBuffers
-from pipeline.lsh import REPORTS, SKETCHES, BandKeysFn, BucketEdgesFn, ConnectedComponents, DedupConfig, VerifyEdges
+from pipeline.lsh import REPORTS, BandKeysFn, BucketEdgesFn, ConnectedComponents, DedupConfig, VerifyEdges
 from pipeline.read import NAMESPACE
 from schemas import REASON_EXACT_DUPLICATE, REASON_NEAR_DUPLICATE
 
@@ -219,14 +219,16 @@ class Duplicates(beam.PTransform):
                  | "PartitionById" >> beam.ParDo(PartitionByIdFn(parts))
                  | "GroupById" >> beam.GroupByKey()
                  | "ResolveIds" >> beam.ParDo(ResolveIdsFn(parts)))
-        bands = documents | "BandKeys" >> beam.ParDo(BandKeysFn(config)).with_outputs(SKETCHES, main="bands")
-        buckets = (bands.bands
+        verify = config.near and config.verify is not None
+        buckets = (documents
+                   | "BandKeys" >> beam.ParDo(BandKeysFn(config))
                    | "GroupBuckets" >> beam.GroupByKey()
-                   | "BucketEdges" >> beam.ParDo(BucketEdgesFn()).with_outputs(REPORTS, main="edges"))
+                   | "BucketEdges" >> beam.ParDo(BucketEdgesFn(parts if verify else None)).with_outputs(
+                       REPORTS, main="edges"))
         reports = [buckets[REPORTS]]
         edges = buckets.edges
-        if config.near and config.verify is not None:
-            edges, verify_reports = (edges, bands[SKETCHES]) | "Verify" >> VerifyEdges(config)
+        if verify:  # the "edges" are edge halves and sketches here, keyed for verification's join
+            edges, verify_reports = edges | "Verify" >> VerifyEdges(config)
             reports.append(verify_reports)
         labels, cc_reports = edges | "Components" >> ConnectedComponents(config.cc_rounds if config.near else 0, parts)
         reports.extend(cc_reports)

@@ -21,7 +21,7 @@ from pipeline import graph
 from pipeline.batching import BufferedFn, PartitionBuffers
 from pipeline.read import NAMESPACE
 
-SKETCHES = "sketches"
+BANDS, SKETCHES, HALVES = "bands", "sketches", "halves"  # what a batched piece carries
 VERIFY_SHINGLES, VERIFY_SIGNATURE = "shingles", "signature"
 VERIFY_CHOICES = (VERIFY_SHINGLES, VERIFY_SIGNATURE)
 REPORTS = "reports"
@@ -57,9 +57,15 @@ def text_band_keys(text_hashes: list[str]) -> np.ndarray:
     return mix64(prefixes ^ _TEXT_BAND_SALT)
 
 
+def _tagged(kind: str, pieces: Iterable[tuple[int, tuple]]) -> list[tuple[int, tuple]]:
+    return [(p, (kind, *piece)) for p, piece in pieces]
+
+
 class BandKeysFn(BufferedFn):
-    """Documents -> (partition, (band keys, record keys)); with verification also
-    (partition, (record keys, packed sketch values, offsets)) on the `sketches` output.
+    """Documents -> (partition, (BANDS, band keys, record keys)); with verification also
+    (partition, (SKETCHES, record keys, packed sketch values, offsets)), partitioned by
+    record key. Both leave on the one output: the sketches ride the bucket shuffle to
+    verification (see BucketEdgesFn).
 
     A document with shingles gets one key per LSH band; one too short to shingle gets a
     single key from its text hash, so its exact copies still meet. Exact copies of a
@@ -88,7 +94,7 @@ class BandKeysFn(BufferedFn):
                                           lambda piece: len(piece[0]), _concat_sketches)
 
     def drain(self) -> list[Any]:
-        return self._bands.drain() + [beam.pvalue.TaggedOutput(SKETCHES, out) for out in self._sketches.drain()]
+        return _tagged(BANDS, self._bands.drain()) + _tagged(SKETCHES, self._sketches.drain())
 
     def flush(self, batch: list[dict[str, Any]]) -> Iterator[Any]:
         config = self._config
@@ -119,12 +125,11 @@ class BandKeysFn(BufferedFn):
                                                        (text_keys >> np.uint64(32)).astype(values.dtype))
             for p, (part_keys, rows) in graph.split_by_partition(keys, (keys, np.arange(len(keys))),
                                                                  config.partitions):
-                for out in self._sketches.add(p, (part_keys, *graph.take_packed(values, offsets, rows))):
-                    yield beam.pvalue.TaggedOutput(SKETCHES, out)
+                yield from _tagged(SKETCHES, self._sketches.add(p, (part_keys, *graph.take_packed(values, offsets, rows))))
         all_keys, all_members = np.concatenate(band_keys), np.concatenate(members)
         self._band_records.inc(len(all_keys))
         for p, piece in graph.split_by_partition(all_keys, (all_keys, all_members), config.partitions):
-            yield from self._bands.add(p, piece)
+            yield from _tagged(BANDS, self._bands.add(p, piece))
 
 
 def _concat_sketches(pieces: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> tuple[np.ndarray, ...]:
@@ -132,19 +137,43 @@ def _concat_sketches(pieces: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) ->
     return np.concatenate([k for k, _, _ in pieces]), values, offsets
 
 
-class BucketEdgesFn(beam.DoFn):
-    """(partition, [(band keys, members)]) -> star edges of every bucket in the partition."""
+def _by_both_ends(edges: tuple[np.ndarray, np.ndarray], parts: int):
+    """Each edge as two halves, one at each end's partition: (a, b, end is a)."""
+    a, b = edges
+    ends, firsts = np.concatenate([a, b]), np.r_[np.ones(len(a), bool), np.zeros(len(b), bool)]
+    return graph.split_by_partition(ends, (np.concatenate([a, a]), np.concatenate([b, b]), firsts), parts)
 
-    def __init__(self) -> None:
+
+class BucketEdgesFn(beam.DoFn):
+    """(partition, [band and sketch pieces]) -> star edges of every bucket in the partition.
+
+    With verification (`halves_partitions` given) each edge leaves as two halves keyed by
+    each end's partition (HALVES pieces), and the sketches pass through unchanged beside
+    them, so one GroupByKey joins the two. Two producers would need a Flatten, which
+    FnApiRunner materialises as a stage of its own: one more copy of every sketch, and the
+    stage where two local worker processes lost data (README, near-duplicate section)."""
+
+    def __init__(self, halves_partitions: int | None = None) -> None:
+        self._halves_partitions = halves_partitions
         self._edges = Metrics.counter(NAMESPACE, "dedup.candidate_edges")
 
-    def process(self, element: tuple[int, Iterable[tuple[np.ndarray, np.ndarray]]]):
-        buckets, members = graph.concat(element[1], 2)
+    def process(self, element: tuple[int, Iterable[tuple]]):
+        partition, bands = element[0], []
+        for kind, *arrays in element[1]:
+            if kind == SKETCHES:
+                yield partition, (kind, *arrays)
+            else:
+                bands.append(arrays)
+        buckets, members = graph.concat(bands, 2)
         a, b = graph.star_edges(buckets, members)
         self._edges.inc(len(a))
         yield beam.pvalue.TaggedOutput(REPORTS, dedup_report("lsh", band_records=len(buckets), candidate_edges=len(a)))
-        if len(a):
+        if not len(a):
+            return
+        if self._halves_partitions is None:
             yield a, b
+        else:
+            yield from _tagged(HALVES, _by_both_ends((a, b), self._halves_partitions))
 
 
 class PartitionSketches:
@@ -167,13 +196,6 @@ class PartitionSketches:
                                "please report this") from None
 
 
-def _by_both_ends(edges: tuple[np.ndarray, np.ndarray], parts: int):
-    """Each edge as two halves, one at each end's partition: (a, b, end is a)."""
-    a, b = edges
-    ends, firsts = np.concatenate([a, b]), np.r_[np.ones(len(a), bool), np.zeros(len(b), bool)]
-    return graph.split_by_partition(ends, (np.concatenate([a, a]), np.concatenate([b, b]), firsts), parts)
-
-
 class AttachSketchesFn(beam.DoFn):
     """First half of verification: each distinct half-edge picks up its end's sketch here,
     where that sketch lives, and moves on to its edge's partition (by the first end)."""
@@ -184,8 +206,9 @@ class AttachSketchesFn(beam.DoFn):
         self._distinct = Metrics.counter(NAMESPACE, "dedup.distinct_edge_halves")
 
     def process(self, element) -> Iterator[Any]:  # the hint keeps Beam from typing the tagged report as a main output
-        groups = element[1]
-        halves = list(groups["halves"])
+        halves, sketches = [], []
+        for kind, *arrays in element[1]:
+            (sketches if kind == SKETCHES else halves).append(arrays)
         if not halves:
             return
         a, b, firsts = graph.concat(halves, 3)
@@ -193,7 +216,7 @@ class AttachSketchesFn(beam.DoFn):
         a, b, firsts = graph.distinct_halves(a, b, firsts)
         self._distinct.inc(len(a))
         yield beam.pvalue.TaggedOutput(REPORTS, dedup_report("verify", edge_halves=received))
-        values, offsets = graph.pack(PartitionSketches(groups[SKETCHES]).of(np.where(firsts, a, b)))
+        values, offsets = graph.pack(PartitionSketches(sketches).of(np.where(firsts, a, b)))
         for p, (pa, pb, pf, rows) in graph.split_by_partition(a, (a, b, firsts, np.arange(len(a))), self._parts):
             yield p, (pa, pb, pf, *graph.take_packed(values, offsets, rows))
 
@@ -232,22 +255,22 @@ class VerifyEdgesFn(beam.DoFn):
 
 
 class VerifyEdges(beam.PTransform):
-    """(edges, sketches) -> (the edges whose ends are similar enough, reports).
+    """Edge halves and sketches, keyed by partition (BucketEdgesFn with `halves_partitions`)
+    -> (the edges whose ends are similar enough, reports).
 
-    The sketches move once: each edge is split into two halves that pick up their end's
-    sketch where it lives (once per distinct half, however many bands proposed the edge),
-    then the halves meet by edge. So a document without a candidate edge costs one sketch
-    shipment, and no worker holds all sketches."""
+    Each edge is split into two halves that pick up their end's sketch where it lives
+    (once per distinct half, however many bands proposed the edge), then the halves meet
+    by edge. So a document without a candidate edge costs its sketch's trip through the
+    bucket and join shuffles, and no worker holds all sketches."""
 
     def __init__(self, config: DedupConfig):
         super().__init__()
         self._config = config
 
-    def expand(self, inputs):
-        edges, sketches = inputs
+    def expand(self, halves_and_sketches):
         parts = self._config.partitions
-        halves = ({"halves": edges | "ByBothEnds" >> beam.FlatMap(_by_both_ends, parts), SKETCHES: sketches}
-                  | "JoinEnds" >> beam.CoGroupByKey()
+        halves = (halves_and_sketches
+                  | "JoinEnds" >> beam.GroupByKey()
                   | "AttachSketches" >> beam.ParDo(AttachSketchesFn(parts)).with_outputs(REPORTS, main="halves"))
         verified = (halves.halves
                     | "GroupHalves" >> beam.GroupByKey()

@@ -268,3 +268,17 @@ def test_unconverged_components_are_finished_on_one_worker_and_reported():
         assert_that(result | beam.FlatMap(lambda batch: [DupInfo(*info).cluster_size for _, info in batch]),
                     equal_to([31] * 31),
                     label="OneCluster")
+
+
+def test_sketches_meet_their_edges_in_one_groupbykey_without_a_flatten():
+    """FnApiRunner materialises a Flatten of two producers as a stage of its own: one more
+    copy of every shingle set, and the stage where two local worker processes lost data.
+    So the sketches ride the bucket shuffle and leave with the edge halves on one output."""
+    p = beam.Pipeline()
+    _ = p | beam.Create(corpus(seed=5)) | "Dedup" >> Duplicates(DedupConfig())
+    transforms = p.to_runner_api().components.transforms.values()
+    flattens = [t.unique_name for t in transforms
+                if t.spec.urn == "beam:transform:flatten:v1" and len(t.inputs) > 1]
+    on_sketch_path = [n for n in flattens if n.startswith(("Dedup/BandKeys", "Dedup/GroupBuckets",
+                                                           "Dedup/BucketEdges", "Dedup/Verify/JoinEnds"))]
+    assert flattens and not on_sketch_path, flattens
