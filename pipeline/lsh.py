@@ -24,6 +24,9 @@ from pipeline.read import NAMESPACE
 BANDS, SKETCHES, HALVES = "bands", "sketches", "halves"  # what a batched piece carries
 VERIFY_SHINGLES, VERIFY_SIGNATURE = "shingles", "signature"
 VERIFY_CHOICES = (VERIFY_SHINGLES, VERIFY_SIGNATURE)
+# how the shingle sets reach verification's join; results are the same either way
+SETS_VIA_BUCKETS = "buckets"  # ride the band-key shuffle: one producer, no Flatten (local runners)
+SETS_VIA_FLATTEN = "flatten"  # straight from the band keys: one shuffle fewer (runners that fuse Flattens)
 REPORTS = "reports"
 UNSETTLED = "unsettled"
 SET_LIMIT = 1024  # shingle hashes per document for set verification: exact below, bottom-k above
@@ -44,6 +47,7 @@ class DedupConfig:
     threshold: float = 0.8                 # Jaccard similarity a verified pair must reach
     cc_rounds: int = 8                     # large-star/small-star rounds before the one-worker finish
     partitions: int = 8                    # batched-shuffle partitions; results do not depend on it
+    sets_route: str = SETS_VIA_BUCKETS     # see SETS_VIA_*; `firsthand run` picks it by runner
 
 
 def dedup_report(stage: str, **counts: int) -> dict[str, Any]:
@@ -64,8 +68,7 @@ def _tagged(kind: str, pieces: Iterable[tuple[int, tuple]]) -> list[tuple[int, t
 class BandKeysFn(BufferedFn):
     """Documents -> (partition, (BANDS, band keys, record keys)); with verification also
     (partition, (SKETCHES, record keys, packed sketch values, offsets)), partitioned by
-    record key. Both leave on the one output: the sketches ride the bucket shuffle to
-    verification (see BucketEdgesFn).
+    record key. Both leave on the one output (see BucketEdgesFn for where the sketches go).
 
     A document with shingles gets one key per LSH band; one too short to shingle gets a
     single key from its text hash, so its exact copies still meet. Exact copies of a
@@ -125,7 +128,8 @@ class BandKeysFn(BufferedFn):
                                                        (text_keys >> np.uint64(32)).astype(values.dtype))
             for p, (part_keys, rows) in graph.split_by_partition(keys, (keys, np.arange(len(keys))),
                                                                  config.partitions):
-                yield from _tagged(SKETCHES, self._sketches.add(p, (part_keys, *graph.take_packed(values, offsets, rows))))
+                piece = (part_keys, *graph.take_packed(values, offsets, rows))
+                yield from _tagged(SKETCHES, self._sketches.add(p, piece))
         all_keys, all_members = np.concatenate(band_keys), np.concatenate(members)
         self._band_records.inc(len(all_keys))
         for p, piece in graph.split_by_partition(all_keys, (all_keys, all_members), config.partitions):
@@ -148,10 +152,12 @@ class BucketEdgesFn(beam.DoFn):
     """(partition, [band and sketch pieces]) -> star edges of every bucket in the partition.
 
     With verification (`halves_partitions` given) each edge leaves as two halves keyed by
-    each end's partition (HALVES pieces), and the sketches pass through unchanged beside
-    them, so one GroupByKey joins the two. Two producers would need a Flatten, which
-    FnApiRunner materialises as a stage of its own: one more copy of every sketch, and the
-    stage where two local worker processes lost data (README, near-duplicate section)."""
+    each end's partition (HALVES pieces) for verification's join, and sketches that rode
+    the bucket shuffle (SETS_VIA_BUCKETS) pass through unchanged beside them, so that one
+    stage produces the join's whole input. Two producers need a Flatten, which FnApiRunner
+    materialises as a stage of its own: one more copy of every sketch, and the stage where
+    two local worker processes lost data (README, near-duplicate section). Runners that
+    fuse Flattens save the second shuffle of the sketches instead (SETS_VIA_FLATTEN)."""
 
     def __init__(self, halves_partitions: int | None = None) -> None:
         self._halves_partitions = halves_partitions

@@ -40,6 +40,7 @@ def test_config_file_and_command_line_together(tmp_path):
     assert result.returncode == 0, result.stderr
     manifest = json.loads((tmp_path / "o" / "manifest.json").read_text())
     assert manifest["config"]["mode"] == "tag" and manifest["config"]["num_shards"] == 2
+    assert manifest["config"]["dedup"]["sets_route"] == "buckets"  # the local runner's route (dedup_for_runner)
     assert manifest["counts"]["read"] == 4
 
 

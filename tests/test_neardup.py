@@ -17,7 +17,7 @@ from detectors import text_hash
 from detectors.minhash import jaccard, shingles
 from pipeline.dedup import DupInfo, Duplicates
 from pipeline.documents import record_key
-from pipeline.lsh import DedupConfig
+from pipeline.lsh import SETS_VIA_BUCKETS, SETS_VIA_FLATTEN, DedupConfig
 
 UTC = dt.timezone.utc
 
@@ -173,8 +173,8 @@ def reference_outcomes():
 
 
 @pytest.mark.parametrize("config", [DedupConfig(partitions=3), DedupConfig(partitions=1, cc_rounds=0),
-                                    DedupConfig(cc_rounds=1)])
-def test_outcomes_do_not_depend_on_partitions_or_rounds(reference_outcomes, config):
+                                    DedupConfig(cc_rounds=1), DedupConfig(sets_route=SETS_VIA_FLATTEN)])
+def test_outcomes_do_not_depend_on_partitions_rounds_or_the_route_of_the_sets(reference_outcomes, config):
     assert run_dedup(corpus(seed=5), config) == reference_outcomes
 
 
@@ -270,15 +270,18 @@ def test_unconverged_components_are_finished_on_one_worker_and_reported():
                     label="OneCluster")
 
 
-def test_sketches_meet_their_edges_in_one_groupbykey_without_a_flatten():
+@pytest.mark.parametrize("route", [SETS_VIA_BUCKETS, SETS_VIA_FLATTEN])
+def test_locally_the_sketches_meet_their_edges_without_a_flatten(route):
     """FnApiRunner materialises a Flatten of two producers as a stage of its own: one more
     copy of every shingle set, and the stage where two local worker processes lost data.
-    So the sketches ride the bucket shuffle and leave with the edge halves on one output."""
+    So locally the sketches ride the bucket shuffle and leave with the edge halves on one
+    output; cluster runners fuse Flattens, and there the route with one shuffle fewer has one."""
     p = beam.Pipeline()
-    _ = p | beam.Create(corpus(seed=5)) | "Dedup" >> Duplicates(DedupConfig())
+    _ = p | beam.Create(corpus(seed=5)) | "Dedup" >> Duplicates(DedupConfig(sets_route=route))
     transforms = p.to_runner_api().components.transforms.values()
     flattens = [t.unique_name for t in transforms
                 if t.spec.urn == "beam:transform:flatten:v1" and len(t.inputs) > 1]
-    on_sketch_path = [n for n in flattens if n.startswith(("Dedup/BandKeys", "Dedup/GroupBuckets",
-                                                           "Dedup/BucketEdges", "Dedup/Verify/JoinEnds"))]
-    assert flattens and not on_sketch_path, flattens
+    on_sketch_path = [n for n in flattens if n.startswith(("Dedup/BandKeys", "Dedup/GroupBuckets", "Dedup/BucketEdges",
+                                                           "Dedup/WithSketches", "Dedup/Verify/JoinEnds"))]
+    assert "Dedup/JoinLabels/CoGroupByKeyImpl/Flatten" in flattens
+    assert on_sketch_path == ([] if route == SETS_VIA_BUCKETS else ["Dedup/WithSketches"])

@@ -219,6 +219,17 @@ def test_more_than_one_local_worker_warns_of_the_runner_data_loss(workers, warne
     assert options.view_as(DirectOptions).direct_running_mode == ("multi_processing" if warned else "in_memory")
 
 
+@pytest.mark.parametrize("runner, route", [("FnApiRunner", "buckets"), ("DirectRunner", "buckets"),
+                                           ("DataflowRunner", "flatten"), ("FlinkRunner", "flatten"),
+                                           ("PortableRunner", "flatten")])
+def test_the_route_of_the_shingle_sets_follows_the_runner(runner, route):
+    from pipeline.lsh import DedupConfig
+    from pipeline.run import dedup_for_runner
+    config = DedupConfig(partitions=5, threshold=0.7)
+    chosen = dedup_for_runner(config, runner)
+    assert chosen.sets_route == route and (chosen.partitions, chosen.threshold) == (5, 0.7)
+
+
 def test_compressed_parquet_is_an_error_with_advice(tmp_path):
     import pyarrow as pa
     from tests.helpers import gz, parquet_bytes
