@@ -96,9 +96,11 @@ def run_once(args: argparse.Namespace, total: int, with_dedup: bool) -> float:
         docs = (p | beam.Create(range((total + CHUNK - 1) // CHUNK)) | beam.Reshuffle()
                 | beam.ParDo(ChunkToDocs(args.corpus, args.limit, args.scale)))
         if with_dedup:
-            outcomes, _ = docs | Duplicates(config)
+            outcomes, reports = docs | Duplicates(config)
             tallies = outcomes | beam.Map(_tally) | beam.CombineGlobally(_sum_tallies)  # outcomes come in batches
-            _ = tallies | beam.Map(_write_tally, args.tally_path)
+            counts = (reports | beam.FlatMap(lambda r: r["counts"].items())  # the dedup reports' counts, summed
+                      | beam.CombinePerKey(sum) | beam.combiners.ToDict())
+            _ = tallies | beam.Map(_write_tally, args.tally_path, beam.pvalue.AsSingleton(counts))
             counted = tallies | beam.Map(lambda t: t[0])
         else:
             counted = docs | beam.combiners.Count.Globally()
@@ -120,9 +122,11 @@ def _sum_tallies(tallies) -> tuple[int, int, int]:
     return n, removed, clusters
 
 
-def _write_tally(tally: tuple[int, int, int], path: str | None) -> None:
-    if path:
-        Path(path).write_text(json.dumps(dict(zip(("docs", "removed", "clusters"), tally))))
+def _write_tally(tally: tuple[int, int, int], path: str, counts: dict[str, int]) -> None:
+    pairs = counts.get("distinct_edge_halves", 0) // 2  # verified pairs: each has two distinct halves
+    Path(path).write_text(json.dumps({**dict(zip(("docs", "removed", "clusters"), tally)),
+                                      "candidate_edges": counts.get("candidate_edges", 0),
+                                      "distinct_candidate_pairs": pairs}))
 
 
 def _error_summary(error: Exception) -> str:
@@ -153,17 +157,21 @@ def main() -> None:
                              "at 1M documents, which the pipeline's checks catch (see README)")
     parser.add_argument("--out", default=None, help="write the figures as JSON here")
     parser.add_argument("--once", action="store_true",
-                        help="run read+dedup once and print one JSON line (docs, removed, clusters, wall_s): "
+                        help="run read+dedup once and print one JSON line (docs, removed, clusters, "
+                             "candidate_edges, distinct_candidate_pairs, wall_s): "
                              "how bench/neardup_baselines.py runs this pipeline next to the other tools")
     args = parser.parse_args()
     total = len(line_offsets(args.corpus, args.limit)[0]) * args.scale
-    if args.once:
-        with tempfile.TemporaryDirectory(prefix="neardup-speed-") as tmp:
-            args.tally_path = os.path.join(tmp, "tally.json")
+    with tempfile.TemporaryDirectory(prefix="neardup-speed-") as tmp:
+        args.tally_path = os.path.join(tmp, "tally.json")
+        if args.once:
             wall = run_once(args, total, with_dedup=True)
             print(json.dumps({**json.loads(Path(args.tally_path).read_text()), "wall_s": round(wall, 3)}))
-        return
-    args.tally_path = None
+        else:
+            repeat(args, total)
+
+
+def repeat(args: argparse.Namespace, total: int) -> None:
     times: dict[str, list[float]] = {"read": [], "read+dedup": []}
     failures: list[str] = []
     while len(times["read+dedup"]) < args.repeats:  # interleaved, so drift on a shared machine hits both alike
@@ -177,6 +185,7 @@ def main() -> None:
             if len(failures) >= args.max_failures:
                 raise SystemExit(f"{len(failures)} failed attempts: {failures}") from None
     read, both = statistics.median(times["read"]), statistics.median(times["read+dedup"])
+    tally = json.loads(Path(args.tally_path).read_text())  # the same in every complete run
     peak_mb = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
                   resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) / 1024
     result = {
@@ -184,6 +193,8 @@ def main() -> None:
         "verify": args.verify, "seconds": times, "failed_attempts": failures,
         "median_read_s": round(read, 2), "median_read_dedup_s": round(both, 2),
         "dedup_stage_docs_per_s": round(total / max(both - read, 1e-9)),
+        "dedup_stage_us_per_doc": round(1e6 * (both - read) / total, 1),
+        "distinct_candidate_pairs_per_doc": round(tally["distinct_candidate_pairs"] / total, 3), "outcomes": tally,
         "read_plus_dedup_docs_per_s": round(total / both),
         "peak_rss_mb": round(peak_mb), "measured_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
     }
