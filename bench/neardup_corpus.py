@@ -1,6 +1,6 @@
 """Near-duplicate benchmark: a synthetic corpus with known families, exact ground truth, scoring.
 
-    python bench/neardup_corpus.py build --docs 20000 --out DIR [--seed 0]
+    python bench/neardup_corpus.py build --docs 20000 --out DIR [--seed 0] [--fill splice|mix]
     python bench/neardup_corpus.py truth --corpus DIR/corpus.jsonl --threshold 0.8 --out DIR/truth.json
     python bench/neardup_corpus.py score --corpus DIR/corpus.jsonl --truth DIR/truth.json --predicted PRED.json
     python bench/neardup_corpus.py check --corpus DIR/corpus.jsonl [--limit 1500]   # prefix filter == brute force
@@ -8,7 +8,11 @@
 Base texts: ../shared/data (detector train/dev, DCLM and Dolma pages), read at run time. ~55% of
 documents are unique base texts, the rest families (original + 1-6 copies: token edits, sentence
 swaps, boilerplate header/footer, format-only changes; some copies of copies), plus one page copied
-1,000 times. Once the ~43k base texts run out, unique documents are splices of two (30-70% of each).
+1,000 times. Once the ~43k base texts run out, new base texts are made from old ones: by default
+splices of two (30-70% of each), which overlap their sources enough that LSH proposes many pairs
+that verification drops; with `--fill mix`, a sixth of each of six texts, which overlap nothing much
+(Jaccard ~0.1 with a source), so candidate pairs per document stay what they are below ~45k
+documents (the scaling corpus).
 Truth is defined only by `detectors.minhash.shingles` sets: all pairs with exact Jaccard >= t.
 """
 from __future__ import annotations
@@ -151,7 +155,13 @@ def _copy(parent: str, rng: random.Random, vocab: list[str]) -> tuple[str, dict]
     return _format_noise(parent, rng), {"op": "format"}
 
 
-def build(n_docs: int, out: str, seed: int = 0, data: str = DATA) -> dict:
+FILLS = ("splice", "mix")
+MIX_SOURCES = 6
+
+
+def build(n_docs: int, out: str, seed: int = 0, data: str = DATA, fill: str = "splice") -> dict:
+    if fill not in FILLS:
+        raise ValueError(f"fill must be one of {FILLS}, not {fill!r}")
     rng = random.Random(seed)
     pool = load_pool(data)
     rng.shuffle(pool)
@@ -163,6 +173,14 @@ def build(n_docs: int, out: str, seed: int = 0, data: str = DATA) -> dict:
         nxt = next(fresh, None)
         if nxt is not None:
             return nxt
+        if fill == "mix":  # a window of a sixth of each of six texts, in turn
+            picked, words = rng.sample(pool, MIX_SOURCES), []
+            for _, t in picked:
+                w = t.split()
+                width = max(1, len(w) // MIX_SOURCES)
+                start = rng.randrange(len(w) - width + 1)
+                words += w[start:start + width]
+            return "mix(" + "|".join(s for s, _ in picked) + ")", " ".join(words)
         (sa, ta), (sb, tb) = rng.sample(pool, 2)  # pool exhausted: a splice keeps documents unique at t >= 0.7
         wa, wb = ta.split(), tb.split()
         ca, cb = int(len(wa) * rng.uniform(0.3, 0.7)), int(len(wb) * rng.uniform(0.3, 0.7))
@@ -209,9 +227,9 @@ def build(n_docs: int, out: str, seed: int = 0, data: str = DATA) -> dict:
             book[ids[old]] = {**info, "parent": ids[info["parent"]]} if "parent" in info else info
     with open(os.path.join(out, "families.json"), "w", encoding="utf-8") as f:
         json.dump(book, f, indent=0)
-    spliced = sum(1 for v in book.values() if v.get("source", "").startswith("splice("))
+    made = sum(1 for v in book.values() if v.get("source", "").startswith(f"{fill}("))
     return {"documents": len(docs), "unique": n_unique, "families": families, "page_copies": n_page,
-            "splices": spliced, "base_texts": len(pool)}
+            "fill": fill, "made_texts": made, "base_texts": len(pool)}
 
 
 # ----------------------------------------------------------------------------------- exact truth
@@ -359,7 +377,7 @@ def score(corpus_path: str, truth_path: str, predicted: dict[str, str]) -> dict:
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
-    spec = {"build": ("--docs:int", "--out", "--seed:int=0", f"--data={DATA}"),
+    spec = {"build": ("--docs:int", "--out", "--seed:int=0", f"--data={DATA}", "--fill=splice"),
             "truth": ("--corpus", "--threshold:float=0.8", "--out"),
             "score": ("--corpus", "--truth", "--predicted"),
             "check": ("--corpus", "--threshold:float=0.8", "--limit:int=1500")}
@@ -372,7 +390,7 @@ def main(argv: list[str] | None = None) -> None:
                                 required=not default, default=default or None)
     args = ap.parse_args(argv)
     if args.cmd == "build":
-        print(json.dumps(build(args.docs, args.out, args.seed, args.data)))
+        print(json.dumps(build(args.docs, args.out, args.seed, args.data, args.fill)))
     elif args.cmd == "truth":
         print(json.dumps(truth(args.corpus, args.threshold, args.out)))
     elif args.cmd == "score":
