@@ -153,7 +153,7 @@ def main() -> None:
     parser.add_argument("--verify", default=DedupConfig().verify, choices=("shingles", "signature", "off"))
     parser.add_argument("--max-failures", type=int, default=3,
                         help="read+dedup attempts that may fail (and are listed in the output) before the "
-                             "benchmark gives up; Beam 2.77's multi_processing mode loses data now and then "
+                             "benchmark gives up; Beam 2.77's multi_processing mode lost data now and then "
                              "at 1M documents, which the pipeline's checks catch (see README)")
     parser.add_argument("--out", default=None, help="write the figures as JSON here")
     parser.add_argument("--once", action="store_true",

@@ -173,11 +173,11 @@ def beam_options(beam_args: list[str], workers: int | None) -> PipelineOptions:
         direct.direct_num_workers = workers
         direct.direct_running_mode = "multi_processing" if workers > 1 else "in_memory"
         if workers > 1:
-            _log.warning("--workers %d runs FnApiRunner's multi_processing mode, which in Beam 2.77 loses a "
-                         "stage's data now and then from about 200,000 documents up (README, near-duplicate "
-                         "detection, 'Two worker processes'); firsthand's checks stop such a run before it "
-                         "writes a manifest. For large inputs use one worker (the default) or a cluster runner.",
-                         workers)
+            _log.warning("--workers %d runs FnApiRunner's multi_processing mode, which in Beam 2.77 lost a "
+                         "stage's data now and then from about 200,000 documents up; firsthand removed that stage, "
+                         "but two joins like it remain (README, near-duplicate detection, 'Two worker processes'). "
+                         "firsthand's checks stop such a run before it writes a manifest. For large inputs use one "
+                         "worker (the default) or a cluster runner.", workers)
     return options
 
 
