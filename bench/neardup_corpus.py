@@ -11,8 +11,8 @@ swaps, boilerplate header/footer, format-only changes; some copies of copies), p
 1,000 times. Once the ~43k base texts run out, new base texts are made from old ones: by default
 splices of two (30-70% of each), which overlap their sources enough that LSH proposes many pairs
 that verification drops; with `--fill mix`, a sixth of each of six texts, which overlap nothing much
-(Jaccard ~0.1 with a source), so candidate pairs per document stay what they are below ~45k
-documents (the scaling corpus).
+(Jaccard ~0.1 with a source), so they add almost no candidate pairs (the scaling corpus); below
+~66k documents both build the same corpus.
 Truth is defined only by `detectors.minhash.shingles` sets: all pairs with exact Jaccard >= t.
 """
 from __future__ import annotations

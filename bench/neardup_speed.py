@@ -123,7 +123,8 @@ def _sum_tallies(tallies) -> tuple[int, int, int]:
 
 
 def _write_tally(tally: tuple[int, int, int], path: str, counts: dict[str, int]) -> None:
-    pairs = counts.get("distinct_edge_halves", 0) // 2  # verified pairs: each has two distinct halves
+    # distinct candidate pairs checked by verification (each has two distinct halves); unknown without it
+    pairs = counts["distinct_edge_halves"] // 2 if "distinct_edge_halves" in counts else None
     Path(path).write_text(json.dumps({**dict(zip(("docs", "removed", "clusters"), tally)),
                                       "candidate_edges": counts.get("candidate_edges", 0),
                                       "distinct_candidate_pairs": pairs}))
@@ -194,7 +195,9 @@ def repeat(args: argparse.Namespace, total: int) -> None:
         "median_read_s": round(read, 2), "median_read_dedup_s": round(both, 2),
         "dedup_stage_docs_per_s": round(total / max(both - read, 1e-9)),
         "dedup_stage_us_per_doc": round(1e6 * (both - read) / total, 1),
-        "distinct_candidate_pairs_per_doc": round(tally["distinct_candidate_pairs"] / total, 3), "outcomes": tally,
+        "distinct_candidate_pairs_per_doc": (None if tally["distinct_candidate_pairs"] is None
+                                             else round(tally["distinct_candidate_pairs"] / total, 3)),
+        "outcomes": tally,
         "read_plus_dedup_docs_per_s": round(total / both),
         "peak_rss_mb": round(peak_mb), "measured_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
     }

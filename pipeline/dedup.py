@@ -27,7 +27,8 @@ from apache_beam.metrics import Metrics
 
 from pipeline import graph
 from pipeline.batching import BufferedFn, PartitionBuffers
-from pipeline.lsh import REPORTS, SETS_VIA_FLATTEN, SKETCHES, BandKeysFn, BucketEdgesFn, ConnectedComponents, DedupConfig, VerifyEdges
+from pipeline.lsh import (REPORTS, SETS_VIA_FLATTEN, BandKeysFn, BucketEdgesFn, ConnectedComponents, DedupConfig,
+                          VerifyEdges, is_sketch_piece)
 from pipeline.read import NAMESPACE
 from schemas import REASON_EXACT_DUPLICATE, REASON_NEAR_DUPLICATE
 
@@ -202,10 +203,6 @@ class ClusterOutcomesFn(beam.DoFn):
             self._by_reason[reason].inc(n)
 
 
-def _is_sketch_piece(element: tuple[int, tuple], _: int) -> int:
-    return int(element[1][0] == SKETCHES)
-
-
 class Duplicates(beam.PTransform):
     """documents -> (batches of (key, DupInfo as a tuple), one per document; dedup reports).
 
@@ -223,20 +220,21 @@ class Duplicates(beam.PTransform):
                  | "PartitionById" >> beam.ParDo(PartitionByIdFn(parts))
                  | "GroupById" >> beam.GroupByKey()
                  | "ResolveIds" >> beam.ParDo(ResolveIdsFn(parts)))
-        verify = config.near and config.verify is not None
+        verify, via_flatten = config.verifies, config.sets_route == SETS_VIA_FLATTEN
         to_buckets = documents | "BandKeys" >> beam.ParDo(BandKeysFn(config))
-        if verify and config.sets_route == SETS_VIA_FLATTEN:
-            to_buckets, sketches = to_buckets | "SplitSketches" >> beam.Partition(_is_sketch_piece, 2)
+        if verify and via_flatten:
+            to_buckets, sketches = to_buckets | "SplitSketches" >> beam.Partition(is_sketch_piece, 2)
         buckets = (to_buckets
                    | "GroupBuckets" >> beam.GroupByKey()
                    | "BucketEdges" >> beam.ParDo(BucketEdgesFn(parts if verify else None)).with_outputs(
                        REPORTS, main="edges"))
         reports = [buckets[REPORTS]]
         edges = buckets.edges
-        if verify:  # the "edges" are edge halves (and sketches) here, keyed for verification's join
-            if config.sets_route == SETS_VIA_FLATTEN:
-                edges = (edges, sketches) | "WithSketches" >> beam.Flatten()
-            edges, verify_reports = edges | "Verify" >> VerifyEdges(config)
+        if verify:  # BucketEdges made edge halves (beside the sketches, via buckets), keyed for the join
+            halves = buckets.edges
+            if via_flatten:
+                halves = (halves, sketches) | "WithSketches" >> beam.Flatten()
+            edges, verify_reports = halves | "Verify" >> VerifyEdges(config)
             reports.append(verify_reports)
         labels, cc_reports = edges | "Components" >> ConnectedComponents(config.cc_rounds if config.near else 0, parts)
         reports.extend(cc_reports)

@@ -2,7 +2,9 @@
 connected components. The arithmetic lives in detectors.minhash and pipeline.graph.
 
 Every shuffle here is batched (see pipeline.batching): elements are
-(partition, tuple of numpy arrays). Edges are (a, b) uint64 array pairs.
+(partition, tuple of numpy arrays). Edges are (a, b) uint64 array pairs. Where one
+shuffle carries two kinds of piece (band keys and sketches; edge halves and sketches),
+each piece is (kind, arrays...) with kind one of BANDS, SKETCHES, HALVES.
 """
 from __future__ import annotations
 
@@ -27,6 +29,7 @@ VERIFY_CHOICES = (VERIFY_SHINGLES, VERIFY_SIGNATURE)
 # how the shingle sets reach verification's join; results are the same either way
 SETS_VIA_BUCKETS = "buckets"  # ride the band-key shuffle: one producer, no Flatten (local runners)
 SETS_VIA_FLATTEN = "flatten"  # straight from the band keys: one shuffle fewer (runners that fuse Flattens)
+SETS_ROUTES = (SETS_VIA_BUCKETS, SETS_VIA_FLATTEN)
 REPORTS = "reports"
 UNSETTLED = "unsettled"
 SET_LIMIT = 1024  # shingle hashes per document for set verification: exact below, bottom-k above
@@ -49,6 +52,15 @@ class DedupConfig:
     partitions: int = 8                    # batched-shuffle partitions; results do not depend on it
     sets_route: str = SETS_VIA_BUCKETS     # see SETS_VIA_*; `firsthand run` picks it by runner
 
+    def __post_init__(self) -> None:
+        if self.sets_route not in SETS_ROUTES:
+            raise ValueError(f"sets_route must be one of {SETS_ROUTES}, not {self.sets_route!r}")
+
+    @property
+    def verifies(self) -> bool:
+        """Candidate pairs are checked before clustering (near dedup with verification on)."""
+        return self.near and self.verify is not None
+
 
 def dedup_report(stage: str, **counts: int) -> dict[str, Any]:
     """An in-band report the manifest sums into stages.dedup."""
@@ -63,6 +75,22 @@ def text_band_keys(text_hashes: list[str]) -> np.ndarray:
 
 def _tagged(kind: str, pieces: Iterable[tuple[int, tuple]]) -> list[tuple[int, tuple]]:
     return [(p, (kind, *piece)) for p, piece in pieces]
+
+
+def split_pieces(pieces: Iterable[tuple], kind: str) -> tuple[list[tuple], list[tuple]]:
+    """(arrays of the `kind` pieces, arrays of the SKETCHES pieces); any other kind is a bug."""
+    wanted, sketches = [], []
+    for piece_kind, *arrays in pieces:
+        if piece_kind not in (kind, SKETCHES):
+            raise RuntimeError(f"internal error: a {piece_kind!r} piece where {kind!r} or sketches belong; "
+                               "please report this")
+        (sketches if piece_kind == SKETCHES else wanted).append(arrays)
+    return wanted, sketches
+
+
+def is_sketch_piece(element: tuple[int, tuple], _: int = 2) -> int:
+    """beam.Partition's function: 1 for a sketch piece, 0 for the rest."""
+    return int(element[1][0] == SKETCHES)
 
 
 class BandKeysFn(BufferedFn):
@@ -122,7 +150,7 @@ class BandKeysFn(BufferedFn):
         text_keys = text_band_keys([batch[i]["text_hash"] for i in unsigned])
         band_keys.append(text_keys)
         members.append(keys[unsigned])
-        if config.near and config.verify is not None:
+        if config.verifies:
             if len(unsigned):  # one value from the text key: equal only for equal texts, as the key is
                 values, offsets = graph.replace_packed(values, offsets, unsigned,
                                                        (text_keys >> np.uint64(32)).astype(values.dtype))
@@ -164,12 +192,8 @@ class BucketEdgesFn(beam.DoFn):
         self._edges = Metrics.counter(NAMESPACE, "dedup.candidate_edges")
 
     def process(self, element: tuple[int, Iterable[tuple]]):
-        partition, bands = element[0], []
-        for kind, *arrays in element[1]:
-            if kind == SKETCHES:
-                yield partition, (kind, *arrays)
-            else:
-                bands.append(arrays)
+        bands, sketches = split_pieces(element[1], BANDS)
+        yield from _tagged(SKETCHES, ((element[0], arrays) for arrays in sketches))
         buckets, members = graph.concat(bands, 2)
         a, b = graph.star_edges(buckets, members)
         self._edges.inc(len(a))
@@ -212,9 +236,7 @@ class AttachSketchesFn(beam.DoFn):
         self._distinct = Metrics.counter(NAMESPACE, "dedup.distinct_edge_halves")
 
     def process(self, element) -> Iterator[Any]:  # the hint keeps Beam from typing the tagged report as a main output
-        halves, sketches = [], []
-        for kind, *arrays in element[1]:
-            (sketches if kind == SKETCHES else halves).append(arrays)
+        halves, sketches = split_pieces(element[1], HALVES)
         if not halves:
             return
         a, b, firsts = graph.concat(halves, 3)
@@ -266,8 +288,9 @@ class VerifyEdges(beam.PTransform):
 
     Each edge is split into two halves that pick up their end's sketch where it lives
     (once per distinct half, however many bands proposed the edge), then the halves meet
-    by edge. So a document without a candidate edge costs its sketch's trip through the
-    bucket and join shuffles, and no worker holds all sketches."""
+    by edge. So a document without a candidate edge costs its sketch's trip to the join
+    (through the bucket shuffle too, on the SETS_VIA_BUCKETS route), and no worker holds
+    all sketches."""
 
     def __init__(self, config: DedupConfig):
         super().__init__()

@@ -148,8 +148,10 @@ def _check_detector(config: RunConfig) -> dict[str, Any] | None:
 
 
 def is_local_runner(runner: str) -> bool:
-    """FnApiRunner, or the DirectRunner that runs it: the shuffle lives in this process."""
-    return runner.lower().replace("runner", "") in ("fnapi", "direct")
+    """FnApiRunner, or a DirectRunner (which runs it), by name or class path: the shuffle
+    lives in this process."""
+    name = runner.rsplit(".", 1)[-1].lower()
+    return name in ("fnapi", "fnapirunner") or "direct" in name
 
 
 def dedup_for_runner(dedup: DedupConfig, runner: str) -> DedupConfig:
@@ -175,7 +177,7 @@ def beam_options(beam_args: list[str], workers: int | None) -> PipelineOptions:
         if workers > 1:
             _log.warning("--workers %d runs FnApiRunner's multi_processing mode, which in Beam 2.77 lost a "
                          "stage's data now and then from about 200,000 documents up; firsthand removed that stage, "
-                         "but two joins like it remain (README, near-duplicate detection, 'Two worker processes'). "
+                         "but Flattens like it remain (README, near-duplicate detection, 'Two worker processes'). "
                          "firsthand's checks stop such a run before it writes a manifest. For large inputs use one "
                          "worker (the default) or a cluster runner.", workers)
     return options

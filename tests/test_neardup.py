@@ -173,7 +173,8 @@ def reference_outcomes():
 
 
 @pytest.mark.parametrize("config", [DedupConfig(partitions=3), DedupConfig(partitions=1, cc_rounds=0),
-                                    DedupConfig(cc_rounds=1), DedupConfig(sets_route=SETS_VIA_FLATTEN)])
+                                    DedupConfig(cc_rounds=1), DedupConfig(sets_route=SETS_VIA_FLATTEN),
+                                    DedupConfig(sets_route=SETS_VIA_FLATTEN, partitions=1, verify="signature")])
 def test_outcomes_do_not_depend_on_partitions_rounds_or_the_route_of_the_sets(reference_outcomes, config):
     assert run_dedup(corpus(seed=5), config) == reference_outcomes
 
@@ -271,7 +272,7 @@ def test_unconverged_components_are_finished_on_one_worker_and_reported():
 
 
 @pytest.mark.parametrize("route", [SETS_VIA_BUCKETS, SETS_VIA_FLATTEN])
-def test_locally_the_sketches_meet_their_edges_without_a_flatten(route):
+def test_the_sketches_meet_their_edges_without_a_flatten_unless_the_route_asks_for_one(route):
     """FnApiRunner materialises a Flatten of two producers as a stage of its own: one more
     copy of every shingle set, and the stage where two local worker processes lost data.
     So locally the sketches ride the bucket shuffle and leave with the edge halves on one
@@ -285,3 +286,15 @@ def test_locally_the_sketches_meet_their_edges_without_a_flatten(route):
                                                            "Dedup/WithSketches", "Dedup/Verify/JoinEnds"))]
     assert "Dedup/JoinLabels/CoGroupByKeyImpl/Flatten" in flattens
     assert on_sketch_path == ([] if route == SETS_VIA_BUCKETS else ["Dedup/WithSketches"])
+
+
+def test_a_misrouted_piece_or_route_is_refused():
+    import numpy as np
+    from pipeline.lsh import BANDS, HALVES, split_pieces
+    keys = np.arange(3, dtype=np.uint64)
+    assert split_pieces([(HALVES, keys, keys, keys), ("sketches", keys, keys, keys)], HALVES) == (
+        [[keys, keys, keys]], [[keys, keys, keys]])
+    with pytest.raises(RuntimeError, match="internal error"):
+        split_pieces([(BANDS, keys, keys)], HALVES)
+    with pytest.raises(ValueError, match="sets_route"):
+        DedupConfig(sets_route="Flatten")
