@@ -161,11 +161,18 @@ def main() -> None:
                         help="run read+dedup once and print one JSON line (docs, removed, clusters, "
                              "candidate_edges, distinct_candidate_pairs, wall_s): "
                              "how bench/neardup_baselines.py runs this pipeline next to the other tools")
+    parser.add_argument("--read-only", action="store_true",
+                        help="with --once: run the read pipeline alone and print {docs, wall_s} "
+                             "(bench/neardup_scaling.py subtracts it)")
     args = parser.parse_args()
+    if args.read_only and not args.once:
+        parser.error("--read-only goes with --once")
     total = len(line_offsets(args.corpus, args.limit)[0]) * args.scale
     with tempfile.TemporaryDirectory(prefix="neardup-speed-") as tmp:
         args.tally_path = os.path.join(tmp, "tally.json")
-        if args.once:
+        if args.once and args.read_only:
+            print(json.dumps({"docs": total, "wall_s": round(run_once(args, total, with_dedup=False), 3)}))
+        elif args.once:
             wall = run_once(args, total, with_dedup=True)
             print(json.dumps({**json.loads(Path(args.tally_path).read_text()), "wall_s": round(wall, 3)}))
         else:
