@@ -129,10 +129,16 @@ def star_edges(buckets: np.ndarray, members: np.ndarray) -> tuple[np.ndarray, np
     costs n - 1 edges, never n^2/2. Returns (member, anchor) edges, deduplicated."""
     if len(buckets) == 0:
         return empty_edges()
-    order = np.lexsort((members, buckets))
+    # one sort by bucket alone (a lexsort by bucket and member took twice as long), and the
+    # pairs sort only for shared buckets: most band keys are a bucket of one, which links nothing
+    order = np.argsort(buckets)
     buckets, members = buckets[order], members[order]
-    starts, sizes = _groups(buckets)
-    anchors = np.repeat(members[starts], sizes)
+    _, sizes = _groups(buckets)
+    shared = sizes > 1
+    members, sizes = members[np.repeat(shared, sizes)], sizes[shared]
+    if not len(sizes):
+        return empty_edges()
+    anchors = np.repeat(np.minimum.reduceat(members, np.cumsum(sizes) - sizes), sizes)
     return unique_edges(members, anchors)
 
 

@@ -144,6 +144,19 @@ def test_a_bucket_of_n_members_costs_n_minus_one_edges_to_its_smallest_member():
     assert len(a) == 4999 and set(b.tolist()) == {int(members.min())}
 
 
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 12), st.integers(0, 40)), max_size=120))
+def test_star_edges_link_each_member_of_a_shared_bucket_to_its_smallest_member_once(records):
+    buckets, members = u64([r[0] for r in records]), u64([r[1] for r in records])
+    by_bucket = {}
+    for bucket, member in records:
+        by_bucket.setdefault(bucket, set()).add(member)
+    want = sorted({(m, min(ms)) for ms in by_bucket.values() for m in ms if m != min(ms)})
+    a, b = graph.star_edges(buckets, members)
+    assert a.dtype == b.dtype == np.uint64
+    assert list(zip(a.tolist(), b.tolist())) == want
+
+
 def run_components(a, b, rounds):
     """The Beam composite's steps on one partition: rounds, settle, one-worker finish."""
     edges = (u64(a), u64(b))

@@ -298,3 +298,21 @@ def test_a_misrouted_piece_or_route_is_refused():
         split_pieces([(BANDS, keys, keys)], HALVES)
     with pytest.raises(ValueError, match="sets_route"):
         DedupConfig(sets_route="Flatten")
+
+
+def test_partition_sketches_are_found_by_key_across_pieces_in_the_order_asked():
+    import numpy as np
+    from pipeline.graph import pack, unpack
+    from pipeline.lsh import PartitionSketches
+    sets = {7: [1, 5], 3: [2], 11: [], 40: [4, 6, 9]}
+    pieces = [(np.array(keys, np.uint64), *pack([np.array(sets[k], np.uint32) for k in keys]))
+              for keys in ([40, 3], [11, 7])]
+    sketches = PartitionSketches(pieces)
+    asked = np.array([7, 40, 7, 11, 3], np.uint64)
+    assert [x.tolist() for x in unpack(*sketches.take(asked))] == [sets[k] for k in asked.tolist()]
+    for missing in ([8], [41], [0]):  # between, past and before the keys present
+        with pytest.raises(RuntimeError, match=f"document key {missing[0]} without a sketch"):
+            sketches.take(np.array(missing, np.uint64))
+    with pytest.raises(RuntimeError, match="without a sketch"):
+        PartitionSketches([]).take(np.array([1], np.uint64))
+    assert len(PartitionSketches([]).take(np.zeros(0, np.uint64))[1]) == 1
