@@ -26,6 +26,7 @@ import argparse
 import datetime as dt
 import json
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -40,11 +41,11 @@ def run_child(args: argparse.Namespace, corpus: str, read_only: bool) -> dict:
     cmd = [sys.executable, SPEED, "--corpus", corpus, "--workers", str(args.workers),
            "--partitions", str(args.partitions), "--verify", args.verify, "--once"] + (["--read-only"] if read_only else [])
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
-        child = subprocess.Popen(cmd, stdout=out, stderr=err, text=True)
+        child = subprocess.Popen(cmd, stdout=out, stderr=err, text=True, start_new_session=True)
         try:
             _, status, usage = os.wait4(child.pid, 0)  # rusage of this child (and the workers it waited for)
-        except BaseException:  # Ctrl-C: do not leave a run of minutes behind
-            child.kill()
+        except BaseException:  # Ctrl-C: leave no run of minutes behind, Beam's worker processes included
+            os.killpg(child.pid, signal.SIGKILL)
             child.wait()
             raise
         child.returncode = os.waitstatus_to_exitcode(status)  # reaped here, so Popen must not wait again

@@ -213,7 +213,7 @@ class PartitionSketches:
     def __init__(self, parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]]):
         keys, self._values, self._offsets = (_concat_sketches(parts) if parts else
                                              (np.zeros(0, np.uint64), np.zeros(0, np.uint32), np.zeros(1, np.int64)))
-        self._order = np.argsort(keys)
+        self._order = np.argsort(keys, kind="stable")  # a key given twice finds its first sketch
         self._sorted_keys = keys[self._order]
 
     def take(self, nodes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

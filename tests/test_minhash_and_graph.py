@@ -145,8 +145,9 @@ def test_a_bucket_of_n_members_costs_n_minus_one_edges_to_its_smallest_member():
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.lists(st.tuples(st.integers(0, 12), st.integers(0, 40)), max_size=120))
-def test_star_edges_link_each_member_of_a_shared_bucket_to_its_smallest_member_once(records):
+@given(st.lists(st.tuples(st.integers(0, 12), st.integers(0, 40)), max_size=120), st.sampled_from([0, 2**63, 2**64 - 41]))
+def test_star_edges_link_each_member_of_a_shared_bucket_to_its_smallest_member_once(records, offset):
+    records = [(bucket, member + offset) for bucket, member in records]  # also members past 2**63
     buckets, members = u64([r[0] for r in records]), u64([r[1] for r in records])
     by_bucket = {}
     for bucket, member in records:

@@ -304,11 +304,12 @@ def test_partition_sketches_are_found_by_key_across_pieces_in_the_order_asked():
     import numpy as np
     from pipeline.graph import pack, unpack
     from pipeline.lsh import PartitionSketches
-    sets = {7: [1, 5], 3: [2], 11: [], 40: [4, 6, 9]}
+    big = 2**64 - 5  # keys are uint64 hashes: past 2**63 too
+    sets = {7: [1, 5], 3: [2], 11: [], 40: [4, 6, 9], big: [8]}
     pieces = [(np.array(keys, np.uint64), *pack([np.array(sets[k], np.uint32) for k in keys]))
-              for keys in ([40, 3], [11, 7])]
+              for keys in ([40, 3, big], [11, 7])]
     sketches = PartitionSketches(pieces)
-    asked = np.array([7, 40, 7, 11, 3], np.uint64)
+    asked = np.array([7, big, 40, 7, 11, 3], np.uint64)
     assert [x.tolist() for x in unpack(*sketches.take(asked))] == [sets[k] for k in asked.tolist()]
     for missing in ([8], [41], [0]):  # between, past and before the keys present
         with pytest.raises(RuntimeError, match=f"document key {missing[0]} without a sketch"):
