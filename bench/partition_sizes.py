@@ -3,14 +3,14 @@
     .venv/bin/python bench/partition_sizes.py
 
 The dedup stage's partition count does not grow with the input (the benchmarks fix 8;
-`firsthand run` uses max(8, 2 x --num-shards)), so each partition's share does: at 100k documents a partition sorts ~175,000 band
-records (14 bands x 12,500 documents), at 1M ten times as many. This times the two
-per-partition operations whose cost per element grows with the partition, best of 5, at
-both partition sizes: the sort of band keys in `pipeline.graph.star_edges` (beside the
-lexsort it replaced), and how
-verification finds a document's shingle set in its partition (`PartitionSketches.take`, a
-binary search over sorted keys, beside the Python dict of spans it replaced). README,
-near-duplicate scaling, quotes it to explain the marginal cost per document from 100k to 1M.
+`firsthand run` uses max(8, 2 x --num-shards)), so each partition's share does: at 100k
+documents a partition sorts ~175,000 band records (14 bands x 12,500 documents), at 1M ten
+times as many. This times the two per-partition operations whose cost per element grows
+with the partition, best of 5, at both partition sizes: the sort of band keys in
+`pipeline.graph.star_edges` (beside the lexsort it replaced), and how verification finds
+a document's shingle set in its partition (`PartitionSketches.take`, a binary search over
+sorted keys, beside the Python dict of spans it replaced). README, near-duplicate scaling,
+quotes it to explain the marginal cost per document from 100k to 1M.
 """
 from __future__ import annotations
 
@@ -33,8 +33,8 @@ def lexsort_star_edges(buckets: np.ndarray, members: np.ndarray) -> tuple[np.nda
     over every band record, singleton buckets included."""
     order = np.lexsort((members, buckets))
     buckets, members = buckets[order], members[order]
-    starts = np.flatnonzero(np.r_[True, buckets[1:] != buckets[:-1]])
-    anchors = np.repeat(members[starts], np.diff(np.r_[starts, len(buckets)]))
+    starts, sizes = graph._groups(buckets)
+    anchors = np.repeat(members[starts], sizes)
     return graph.unique_edges(members, anchors)
 
 

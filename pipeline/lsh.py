@@ -166,7 +166,8 @@ class BandKeysFn(BufferedFn):
 
 def _concat_sketches(pieces: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> tuple[np.ndarray, ...]:
     values, offsets = graph.concat_packed([(v, o) for _, v, o in pieces])
-    return np.concatenate([k for k, _, _ in pieces]), values, offsets
+    keys = np.concatenate([k for k, _, _ in pieces]) if pieces else np.zeros(0, np.uint64)
+    return keys, values, offsets
 
 
 def _by_both_ends(edges: tuple[np.ndarray, np.ndarray], parts: int):
@@ -211,8 +212,7 @@ class PartitionSketches:
     (a dict of spans cost 5x more per lookup at 1M documents than at 100k: cache misses)."""
 
     def __init__(self, parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]]):
-        keys, self._values, self._offsets = (_concat_sketches(parts) if parts else
-                                             (np.zeros(0, np.uint64), np.zeros(0, np.uint32), np.zeros(1, np.int64)))
+        keys, self._values, self._offsets = _concat_sketches(parts)
         self._order = np.argsort(keys, kind="stable")  # a key given twice finds its first sketch
         self._sorted_keys = keys[self._order]
 
