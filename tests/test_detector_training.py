@@ -203,3 +203,18 @@ def test_evaluate_with_human_rows_from_another_file_and_leave_one_dataset_out(tm
     assert main(["evaluate", "--data", str(tmp_path / "missing.jsonl"), "--human-from", humans,
                  "--model", str(model), "--quiet"]) == 2
     assert "missing.jsonl" in capsys.readouterr().err
+
+
+def test_a_70_30_corpus_is_calibrated_to_a_50_percent_prior():
+    """Each text appears 10 times, 7 labelled human and 3 machine: the text tells nothing, and
+    every isotonic point (a text's tied copies) has a class-balanced mean label of exactly
+    3 * (7/3) / (3 * (7/3) + 7) = 0.5. So every probability is 0.5, the prior the stack
+    promises whatever the training mix; unweighted calibration would give the 30% share."""
+    texts = [r["text"] for r in corpus(30, seed=4)]
+    rows = [{"text": t, "label": "machine" if i < 3 else "human", "dataset": "alpha"}
+            for t in texts for i in range(10)]
+    data = read_labelled_rows(rows)
+    assert int(data.y.sum()) * 7 == (len(data) - int(data.y.sum())) * 3
+    result = train_stack(data, TrainSettings(folds=3, ngram="off"))
+    assert np.allclose(result.oof_probability, 0.5, atol=1e-12)
+    assert np.allclose(result.stack().score(texts[:3]).probability, 0.5, atol=1e-12)

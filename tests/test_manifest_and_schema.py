@@ -121,3 +121,21 @@ def test_records_lost_inside_the_dedup_stage_fail_the_run():
     check_metrics(m, {**good, "dedup.labelled_nodes": 5, "dedup.labels_joined": 5})
     with pytest.raises(AccountingError, match=r"difference \{'labels': 2\}"):
         check_metrics(m, {**good, "dedup.labelled_nodes": 5, "dedup.labels_joined": 3})
+
+
+def test_decisions_that_disagree_with_the_row_totals_unbalance_the_accounting():
+    # every row arrived (read 4 = written 4), but one kept row is counted with no decision
+    kept = {**KEPT, "decisions": {"keep": 1}}
+    m = build_manifest([INPUT, kept, REJECTED, ERRORS], RUN_INFO)
+    assert m["accounting"]["written_rows"] == m["accounting"]["read"] == 4
+    assert m["accounting"]["kept_plus_rejected_plus_errors"] == 3
+    assert not m["accounting"]["balanced"] and m["status"] == "accounting_failed"
+
+
+def test_errors_are_counted_as_error_rows_written_not_as_errors_read():
+    # 1 error read, 2 error rows written: counts report what reached the output
+    errors = {**ERRORS, "rows": 2, "kinds": {"invalid_json": 2}}
+    m = build_manifest([INPUT, KEPT, REJECTED, errors], RUN_INFO)
+    assert m["counts"]["errors"] == 2 and m["counts"]["read"] == 4
+    assert (m["accounting"]["errors_read"], m["accounting"]["error_rows_written"]) == (1, 2)
+    assert m["accounting"]["kept_plus_rejected_plus_errors"] == 5 and not m["accounting"]["balanced"]
