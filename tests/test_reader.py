@@ -222,8 +222,8 @@ def test_a_tag_mode_run_is_read_from_documents(demo, tmp_path):
         open_run(out).reader(Selection(tables=("kept",)))
 
 
-def test_pytorch_iterable_dataset_reads_each_row_once_and_resumes(run_dir):
-    torch = pytest.importorskip("torch")  # skipped only where torch is not installed
+def test_pytorch_iterable_dataset_reads_each_row_once_and_resumes(run_dir, optional_import):
+    torch = optional_import("torch")  # skipped only where torch is not installed, never in CI
     from firsthand_reader.torch import FirsthandIterableDataset
     everything = sorted(r["id"] for r in _reference(run_dir))
     ids = []
