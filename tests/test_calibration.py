@@ -50,3 +50,45 @@ def test_a_heavy_penalty_flattens_the_weights_but_leaves_the_base_rate():
     # with the weights near 0, mean(sigmoid(bias)) = mean(y): the bias is the labels' log odds
     share = y.mean()
     assert model.bias == pytest.approx(math.log(share / (1 - share)), abs=0.02)
+
+
+def test_tied_scores_pool_with_their_total_weight():
+    # three tied machine rows (one point of weight 3, mean 1) then a human row: the violation
+    # pools them into one block of mean 3/4 at the midpoint of 0 and 1
+    calibrate = fit_isotonic(np.array([0.0, 0.0, 0.0, 1.0]), np.array([1, 1, 1, 0]))
+    assert calibrate.knots.tolist() == [0.5] and calibrate.values == pytest.approx([0.75])
+
+
+def test_the_l2_optimum_satisfies_its_stationarity_condition():
+    # x = -1 or +1, 10 rows each, 8 machine rows at +1 and 2 at -1: mean 0 and std 1, so the
+    # standardised feature is x; by symmetry the bias is 0, and d/dw of the penalised loss,
+    # 10 (s(w) - 0.8) - 10 (s(-w) - 0.2) + l2 w, is 0 where s(w) = 0.8 - l2 w / 20
+    x = np.r_[np.full(10, 1.0), np.full(10, -1.0)][:, None]
+    y = np.r_[np.ones(8), np.zeros(2), np.ones(2), np.zeros(8)]
+    for l2 in (0.0, 4.0, 10.0):
+        model = fit_logistic(x, y, l2=l2)
+        w = model.weights[0]
+        assert model.bias == pytest.approx(0.0, abs=1e-9)
+        assert 1 / (1 + math.exp(-w)) == pytest.approx(0.8 - l2 * w / 20, abs=1e-9)
+    assert fit_logistic(x, y, l2=0.0).weights[0] == pytest.approx(math.log(4))   # logit(0.8)
+
+
+def test_decisions_on_raw_features_undo_the_standardisation():
+    rng = np.random.default_rng(4)
+    x = np.c_[100 + 5 * rng.normal(size=4000), -3 + 0.1 * rng.normal(size=4000)]
+    logit = 0.5 + 0.4 * (x[:, 0] - 100) - 10.0 * (x[:, 1] + 3)   # per raw unit: 0.4 and -10
+    y = rng.random(4000) < 1 / (1 + np.exp(-logit))
+    model = fit_logistic(x.tolist(), y.astype(int).tolist(), l2=1e-6)   # plain lists are accepted
+    assert model.mean == pytest.approx([100, -3], abs=0.3) and model.scale == pytest.approx([5, 0.1], rel=0.05)
+    probes = np.array([[100.0, -3.0], [110.0, -3.0], [100.0, -2.9]])
+    assert model.decision(probes) == pytest.approx([0.5, 4.5, -0.5], abs=0.25)
+
+
+def test_a_constant_feature_without_a_penalty_does_not_break_the_fit():
+    # --l2 0 is allowed; a constant column makes the Newton system singular without its jitter
+    rng = np.random.default_rng(5)
+    x = np.c_[rng.normal(size=500), np.full(500, 7.0)]
+    y = rng.random(500) < 1 / (1 + np.exp(-2 * x[:, 0]))
+    model = fit_logistic(x, y, l2=0.0)
+    assert np.isfinite(model.weights).all() and model.weights[1] == 0.0
+    assert model.weights[0] / model.scale[0] == pytest.approx(2.0, abs=0.4)

@@ -104,3 +104,17 @@ def test_a_grid_value_that_float_arithmetic_puts_just_under_its_edge_stays_in_it
     counts = histograms(np.r_[p, 0.5], np.r_[np.ones(len(p), bool), False])
     assert [i for i, c in enumerate(counts["machine"]) if c] == [171, 289, 290, 559, BINS - 1]
     assert rates_at(counts, 0.559).tpr == 2 / 5   # 0.5 + 0.059 and 1.0
+
+
+def test_histograms_without_both_classes_give_no_rates():
+    one_each = {"machine": [0] * BINS, "human": [0] * BINS}
+    one_each["machine"][950], one_each["human"][10] = 1, 1
+    assert (rates_at(one_each, 0.9).tpr, rates_at(one_each, 0.9).fpr) == (1.0, 0.0)   # one text is enough
+    for empty in ("machine", "human"):
+        with pytest.raises(ValueError, match="both classes"):
+            rates_at({**one_each, empty: [0] * BINS}, 0.9)
+
+
+def test_a_detector_at_most_0_01_better_than_chance_gives_no_estimate():
+    assert adjusted_share(30, 100, Rates(0.9, 0.02, 0.01, 1000, 1000)) is None      # separation exactly 0.01
+    assert adjusted_share(30, 100, Rates(0.9, 0.5105, 0.5, 1000, 1000)) is not None  # 0.0105

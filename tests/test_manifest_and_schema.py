@@ -64,7 +64,7 @@ def test_document_rows_round_trip_through_parquet_with_the_schema(tmp_path):
            "source_file": "/in/a.jsonl", "source_position": 7, "source_format": "jsonl", "source_fields": '{"a":1}',
            "text_hash": "0" * 32, "dup_cluster_id": "d1", "dup_cluster_size": 1, "dup_is_representative": True,
            "synthetic_probability": 0.25, "synthetic_evidence": "as an AI language model",
-           "detector_version": "stack=abc;residue=1",
+           "detector_version": "stack=abc;residue=1", "language": "en", "language_score": 0.75,
            "synthetic_signals": [{"name": "ngram.ngram_machine_logit", "score": -1.5}], "flags": ["date_unparseable"],
            "decision": "keep", "reasons": [], "sample_weight": 1.0}
     write_parquet([row], document_schema(), str(tmp_path), "kept/part-00000.parquet")
@@ -139,3 +139,69 @@ def test_errors_are_counted_as_error_rows_written_not_as_errors_read():
     assert m["counts"]["errors"] == 2 and m["counts"]["read"] == 4
     assert (m["accounting"]["errors_read"], m["accounting"]["error_rows_written"]) == (1, 2)
     assert m["accounting"]["kept_plus_rejected_plus_errors"] == 5 and not m["accounting"]["balanced"]
+
+
+def test_the_dedup_stage_sums_its_reports_and_orders_rounds_by_number():
+    from pipeline.lsh import dedup_report
+    base = [INPUT, {**KEPT, "flags": {"id_collision": 1}}, REJECTED, ERRORS]
+    dedup = [dedup_report("lsh", band_records=40, candidate_edges=3), dedup_report("lsh", band_records=2),
+             dedup_report("cc_round_10", unsettled_nodes=1), dedup_report("cc_round_2", unsettled_nodes=4),
+             dedup_report("cc_round_1", unsettled_nodes=9), dedup_report("cc_round_2", unsettled_nodes=1)]
+    stage = build_manifest(base + dedup + [dedup_report("cc_finish", finished_on_one_worker_nodes=0)],
+                           RUN_INFO)["stages"]["dedup"]
+    assert stage["lsh"] == {"band_records": 42, "candidate_edges": 3} and stage["verification"] is None
+    assert stage["connected_components"] == {"unsettled_nodes_by_round": [9, 5, 1],
+                                             "finished_on_one_worker_nodes": 0,
+                                             "converged_in_distributed_rounds": True}
+    assert stage["near_duplicates_enabled"] is True and stage["id_collisions_resolved"] == 1
+    stage = build_manifest(base + dedup + [dedup_report("cc_finish", finished_on_one_worker_nodes=3),
+                                           dedup_report("verify", edge_halves=6)], RUN_INFO)["stages"]["dedup"]
+    assert stage["connected_components"]["finished_on_one_worker_nodes"] == 3
+    assert stage["connected_components"]["converged_in_distributed_rounds"] is False
+    assert stage["verification"] == {"edge_halves": 6}
+
+
+def test_the_five_largest_clusters_come_from_every_shard():
+    sizes = {"a": 3, "b": 9, "c": 2, "d": 9, "e": 4, "f": 5, "g": 7}
+    clusters = [{"cluster_id": k, "size": v} for k, v in sizes.items()]
+    kept = {**KEPT, "largest_clusters": clusters[:4]}
+    rejected = {**REJECTED, "largest_clusters": clusters[4:]}
+    stage = build_manifest([INPUT, kept, rejected, ERRORS], RUN_INFO)["stages"]["dedup"]
+    assert [c["cluster_id"] for c in stage["largest_clusters"]] == ["b", "d", "g", "f", "e"]  # ties by id
+
+
+def test_a_tag_mode_manifest_lists_documents_and_errors():
+    documents = {**KEPT, "table": "documents", "path": "documents/part-00000.parquet", "rows": 3,
+                 "decisions": {"keep": 2, "reject": 1}}
+    m = build_manifest([INPUT, documents, ERRORS], {"config": {"mode": "tag"}})
+    assert m["accounting"]["balanced"] and set(m["outputs"]) == {"documents", "errors"}
+    assert m["stages"]["write"]["documents"] == {"files": 1, "rows": 3}
+
+
+def test_the_detect_stage_sums_the_document_shards_and_estimates_the_share():
+    from detectors.prevalence import Rates, adjusted_share
+    rates = {"threshold": 0.9, "tpr": 0.6, "fpr": 0.05, "machine_texts": 400, "human_texts": 500}
+    run_info = {"config": {"mode": "filter", "detect": {"enabled": True, "threshold": 0.9, "policy": "reject"}},
+                "detector": {"name": "stack", "held_out_rates": rates}}
+    kept = {**KEPT, "synthetic_scored": 790, "synthetic_with_probability": 785, "synthetic_probability_sum": 120.0,
+            "synthetic_at_or_above_threshold": 0, "flags": {"detector_unsupported_language": 5}}
+    rejected = {**REJECTED, "reasons": {"synthetic": 200, "chatbot_residue": 16},
+                "flags": {"chatbot_residue": 20, "detector_failed": 2}, "synthetic_scored": 216,
+                "synthetic_with_probability": 216, "synthetic_probability_sum": 213.4567,
+                "synthetic_at_or_above_threshold": 216}
+    detect = build_manifest([INPUT, kept, rejected, ERRORS], run_info)["stages"]["detect"]
+    share = adjusted_share(216, 1001, Rates(0.9, 0.6, 0.05, 400, 500))
+    expected = {
+        "enabled": True, "model": run_info["detector"], "threshold": 0.9, "policy": "reject",
+        "scored": 1006, "with_probability": 1001,
+        "mean_synthetic_probability": 0.3331,          # 333.4567 / 1001 = 0.333123...
+        "rejected_synthetic": 200, "rejected_chatbot_residue": 16, "chatbot_residue_flags": 20,
+        "unsupported_language": 5, "failed": 2, "at_or_above_threshold": 216,
+        "machine_written_share": {
+            "estimate": 0.3014,                        # (216/1001 - 0.05) / 0.55 = 0.301426...
+            "ci95": [round(share.low, 4), round(share.high, 4)],
+            "flagged_share": 0.2158, "documents": 1001,
+            "method": "adjusted classify-and-count with the stack's held-out TPR and FPR at the threshold"}}
+    assert {k: detect[k] for k in expected} == expected
+    assert share.low != round(share.low, 4) and share.high != round(share.high, 4)   # the rounding shows
+    assert build_manifest([INPUT, KEPT, REJECTED, ERRORS], RUN_INFO)["stages"]["detect"]["machine_written_share"] is None

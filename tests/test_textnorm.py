@@ -1,3 +1,5 @@
+import unicodedata
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -43,13 +45,19 @@ def test_whitespace_folding_matches_the_regex_definition(text):
 # --- fold_for_detection: one example per character class it handles --------------------
 
 @pytest.mark.parametrize("invisible", [
+    # also removed before hashing: soft hyphen, Mongolian vowel separator, the first and last
+    # of each range (zero-width space to right-to-left mark, bidi embeddings, word joiner to
+    # invisible plus, bidi isolates to nominal digit shapes), BOM
+    "\u00ad", "\u180e", "\u200b", "\u200f", "\u202a", "\u202e", "\u2060", "\u2064", "\u2066", "\u206f",
+    "\ufeff",
+    # removed before detection only
     "\u034f",                  # combining grapheme joiner
     "\u061c",                  # Arabic letter mark
     "\u115f", "\u1160",        # Hangul choseong and jungseong fillers
     "\u3164", "\uffa0",        # Hangul filler and half-width filler (NFKC makes them U+1160)
     "\u17b4", "\u17b5",        # Khmer inherent vowels
     "\ufe00", "\ufe0f",        # variation selectors 1 and 16
-    "\U000e0001", "\U000e0041", "\U000e007f",   # tag characters: language tag, tag A, cancel tag
+    "\U000e0000", "\U000e0001", "\U000e0041", "\U000e007f",   # tag characters: first, language tag, A, cancel
 ])
 def test_fold_removes_each_detection_only_invisible(invisible):
     assert fold_for_detection(f"de{invisible}lve in{invisible}to") == "delve into"
@@ -78,6 +86,38 @@ def test_fold_maps_armenian_homoglyphs_in_latin_text_but_not_armenian_words():
     assert fold_for_detection("\u0570\u0585me r\u057d\u0578s \u0585\u057dt") == "home runs out"
     armenian = "\u0540\u0561\u0575\u0561\u057d\u057f\u0561\u0576\u0568 \u0578\u0582 \u0570\u0578\u0575\u0565\u0580"
     assert fold_for_detection(armenian) == armenian
+
+
+@pytest.mark.parametrize("letter", [
+    "\u0370", "\u03ff", "\u0400", "\u04ff", "\u052f",   # Greek and Coptic, Cyrillic and its supplement: ends
+    "\u0531", "\u0586",                               # Armenian: first and last letter
+    "\u1f00", "\u1ffc",                               # Greek Extended: first and last letter
+])
+def test_letters_at_the_edges_of_greek_cyrillic_and_armenian_are_native_script(letter):
+    # two runs of native letters outnumber the one Latin run: the text is not mostly Latin,
+    # so its Cyrillic o (a homoglyph in Latin text) stays
+    text = f"a {letter}\u043e {letter}\u043e"
+    assert fold_for_detection(text) == unicodedata.normalize("NFKC", text)
+
+
+def test_as_many_latin_runs_as_native_ones_counts_as_latin():
+    # one Greek run (omega) and one Latin run ("at"): a tie folds the Cyrillic c
+    assert fold_for_detection("\u03a9 \u0441at") == "\u03a9 cat"
+    assert fold_for_detection("\u03a9\u03a9 \u03a9 \u0441at") == "\u03a9\u03a9 \u03a9 \u0441at"   # two to one
+
+
+@pytest.mark.parametrize("brk", ["\r", "\r\n", "\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x85", "\u2028"])
+def test_every_line_break_becomes_a_newline(brk):
+    assert fold_for_detection(f"one{brk}two") == "one\ntwo"
+
+
+def test_a_text_with_every_ascii_line_break_at_once_folds_each():
+    assert fold_for_detection("a\rb\x0bc\x0cd\x1ce\x1df\x1eg") == "a\nb\nc\nd\ne\nf\ng"
+
+
+def test_a_text_of_homoglyphs_only_is_latin_and_folds():
+    # Cyrillic letters that all look Latin are no evidence of Russian: no native run, so fold
+    assert fold_for_detection("\u0422\u04bb\u0435 \u0441\u043e\u0440\u0443 \u0430 \u0440\u043e\u0440") == "The copy a pop"
 
 
 def test_fold_maps_cyrillic_and_greek_homoglyphs_in_latin_text():
