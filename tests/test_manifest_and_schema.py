@@ -159,6 +159,10 @@ def test_the_dedup_stage_sums_its_reports_and_orders_rounds_by_number():
     assert stage["connected_components"]["finished_on_one_worker_nodes"] == 3
     assert stage["connected_components"]["converged_in_distributed_rounds"] is False
     assert stage["verification"] == {"edge_halves": 6}
+    # no near-duplicate stage (--dedup exact): no rounds, nothing finished on one worker
+    stage = build_manifest(base, RUN_INFO)["stages"]["dedup"]
+    assert stage["connected_components"] == {"unsettled_nodes_by_round": [], "finished_on_one_worker_nodes": 0,
+                                             "converged_in_distributed_rounds": True}
 
 
 def test_the_five_largest_clusters_come_from_every_shard():
@@ -204,4 +208,38 @@ def test_the_detect_stage_sums_the_document_shards_and_estimates_the_share():
             "method": "adjusted classify-and-count with the stack's held-out TPR and FPR at the threshold"}}
     assert {k: detect[k] for k in expected} == expected
     assert share.low != round(share.low, 4) and share.high != round(share.high, 4)   # the rounding shows
-    assert build_manifest([INPUT, KEPT, REJECTED, ERRORS], RUN_INFO)["stages"]["detect"]["machine_written_share"] is None
+    # reports without detector counts (detectors off): every count is 0, no mean, no share
+    detect = build_manifest([INPUT, KEPT, REJECTED, ERRORS], RUN_INFO)["stages"]["detect"]
+    counts = ("scored", "with_probability", "rejected_synthetic", "rejected_chatbot_residue", "chatbot_residue_flags",
+              "unsupported_language", "failed", "at_or_above_threshold")
+    assert [detect[k] for k in counts] == [0] * len(counts) and detect["enabled"] is False
+    assert detect["mean_synthetic_probability"] is None and detect["machine_written_share"] is None
+
+
+def test_reports_can_come_from_any_iterable():
+    assert build_manifest(iter([REJECTED, INPUT, ERRORS, KEPT]), RUN_INFO) == \
+        build_manifest([REJECTED, INPUT, ERRORS, KEPT], RUN_INFO)
+
+
+def test_dedup_counts_are_zero_where_no_report_names_them():
+    stage = build_manifest([INPUT, KEPT, {**REJECTED, "reasons": {}}, ERRORS], RUN_INFO)["stages"]["dedup"]
+    assert (stage["exact_duplicates"], stage["near_duplicates"], stage["id_collisions_resolved"]) == (0, 0, 0)
+
+
+@pytest.mark.parametrize("checked_by_driver, name", [(True, "manifest.unchecked.json"), (False, "manifest.json")])
+def test_a_balanced_run_writes_its_manifest_with_the_finish_time_and_passes_on_the_counts(
+        tmp_path, checked_by_driver, name):
+    import json
+    from apache_beam.testing.util import assert_that, equal_to
+    out = tmp_path / "run"
+    (out / "_temporary").mkdir(parents=True)
+    p = beam.Pipeline(runner="FnApiRunner", options=PipelineOptions([]))
+    transform = WriteManifest(str(out), RUN_INFO) if checked_by_driver else WriteManifest(str(out), RUN_INFO, False)
+    counts = p | beam.Create([INPUT, KEPT, REJECTED, ERRORS]) | transform
+    assert_that(counts, equal_to([build_manifest([INPUT, KEPT, REJECTED, ERRORS], RUN_INFO)["counts"]]))
+    p.run().wait_until_finish()
+    assert sorted(f.name for f in out.iterdir()) == [name]     # the temporary folder is gone
+    written = json.loads((out / name).read_text())
+    assert written["status"] == "complete"
+    finished = dt.datetime.fromisoformat(written["finished_at"])
+    assert abs(dt.datetime.now(dt.timezone.utc) - finished) < dt.timedelta(minutes=5)
