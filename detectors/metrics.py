@@ -5,6 +5,8 @@ Plain numpy, rank-based, ties handled exactly (a tied human/machine pair counts 
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 
@@ -68,3 +70,22 @@ def expected_calibration_error(probabilities: np.ndarray, labels: np.ndarray, bi
     predicted = np.bincount(which, weights=w * probabilities, minlength=bins)
     observed = np.bincount(which, weights=w * labels.astype(np.float64), minlength=bins)
     return float(np.abs(observed - predicted).sum() / w.sum())
+
+
+def threshold_for_max_fpr(human_scores: np.ndarray, max_fpr: float, step: float = 0.001,
+                          floor: float = 0.5) -> float:
+    """The smallest threshold on a grid of `step` (and at least `floor`) at which the rule
+    `score >= threshold` flags at most `max_fpr` of the human texts.
+
+    The k = floor(max_fpr * n) highest human scores may be flagged; the (k+1)-th highest must
+    not, so the threshold is the first grid value strictly above it. A grid value, not the
+    score itself, so the default reads as a plain number and does not fit one text's score."""
+    scores = np.sort(np.asarray(human_scores, dtype=np.float64))[::-1]
+    if len(scores) == 0:
+        raise ValueError("choosing a threshold needs human texts")
+    allowed = int(np.floor(max_fpr * len(scores) + 1e-9))
+    if allowed >= len(scores):
+        return floor
+    highest_unflagged = scores[allowed]
+    grid = math.floor(highest_unflagged / step + 1e-9) + 1     # first grid point strictly above it
+    return float(max(floor, round(grid * step, 10)))

@@ -71,3 +71,38 @@ def test_isotonic_merges_tied_scores_into_one_knot():
     calibrate = fit_isotonic(np.array([0.0, 0.0, 0.0, 1.0, 1.0]), np.array([0, 1, 1, 1, 1]))
     assert np.all(np.diff(calibrate.knots) > 0)
     assert calibrate(np.array([0.0]))[0] == pytest.approx(2 / 3)
+
+
+def test_threshold_for_max_fpr_on_a_known_distribution():
+    from detectors.metrics import threshold_for_max_fpr
+    # 1,000 human scores 0.000, 0.001, ..., 0.999: at most 1% (10 texts) may score at or above t,
+    # so t must lie strictly above the 11th highest, 0.989: the grid gives 0.990
+    scores = np.arange(1000) / 1000
+    assert threshold_for_max_fpr(scores, 0.01) == 0.99
+    assert (scores >= 0.99).sum() == 10
+    assert threshold_for_max_fpr(scores, 0.05) == 0.95
+    # a score exactly on the grid is not flagged by the threshold chosen above it
+    assert threshold_for_max_fpr(np.array([0.7] * 200), 0.01) == 0.701
+    # ties at the top: all three tied texts would be flagged together, so t goes above them
+    assert threshold_for_max_fpr(np.r_[np.full(97, 0.2), [0.93, 0.93, 0.93]], 0.02) == 0.931
+
+
+def test_threshold_for_max_fpr_never_goes_below_its_floor_and_needs_texts():
+    from detectors.metrics import threshold_for_max_fpr
+    assert threshold_for_max_fpr(np.full(100, 0.1), 0.01) == 0.5
+    assert threshold_for_max_fpr(np.full(100, 0.1), 0.01, floor=0.05) == 0.101
+    assert threshold_for_max_fpr(np.array([0.9]), 1.0) == 0.5   # every text may be flagged
+    with pytest.raises(ValueError, match="needs human texts"):
+        threshold_for_max_fpr(np.array([]), 0.01)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_threshold_for_max_fpr_holds_its_bound_on_random_scores(seed):
+    from detectors.metrics import threshold_for_max_fpr
+    rng = np.random.default_rng(seed)
+    scores = rng.beta(2, 5, size=int(rng.integers(50, 3000)))
+    for max_fpr in (0.005, 0.01, 0.1):
+        t = threshold_for_max_fpr(scores, max_fpr)
+        assert (scores >= t).mean() <= max_fpr + 1e-12
+        lower = round(t - 0.001, 10)   # one grid step lower flags too many, unless t is at the floor
+        assert t == 0.5 or (scores >= lower).mean() > max_fpr
