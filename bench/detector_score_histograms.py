@@ -1,7 +1,8 @@
 """Write a model folder's score_histograms.json: held-out probabilities per class, binned.
 
+    .venv/bin/python bench/detector_data.py --out /tmp/firsthand-detector-data
     .venv/bin/python bench/detector_score_histograms.py --model detectors/data/model \
-        --data ../shared/data/detector/dev.jsonl.zst
+        --data /tmp/firsthand-detector-data/dev.jsonl.zst /tmp/firsthand-detector-data/web_validation.jsonl.zst
 
 The pipeline reads the detector's true and false positive rates at its threshold from this
 file to turn the share of documents it flags into an estimate of the machine-written share
@@ -41,9 +42,10 @@ def main() -> None:
     out = {"bins": BINS, "stack_sha256": stack.digest, "measured_on": sources,
            "texts": int(len(data)), "declined_by_language_gate": int((~supported).sum()), **counts}
     Path(args.model, HISTOGRAMS_FILE).write_text(json.dumps(out, separators=(",", ":")) + "\n")
-    at = rates_at(counts, 0.9)
+    threshold = stack.threshold["value"]
+    at = rates_at(counts, threshold)
     print(json.dumps({"written": str(Path(args.model, HISTOGRAMS_FILE)), "machine": at.machine, "human": at.human,
-                      "tpr_at_0.9": round(at.tpr, 4), "fpr_at_0.9": round(at.fpr, 4),
+                      "threshold": threshold, "tpr": round(at.tpr, 4), "fpr": round(at.fpr, 4),
                       "docs_per_s": round(docs_per_s)}, indent=1))
 
 

@@ -71,9 +71,11 @@ def _lines(path: str) -> Iterator[tuple[int, str]]:
             raise DamagedFile("the compressed stream is cut short")
 
 
-def read_labelled(paths: Sequence[str], limit: int | None = None) -> LabelledTexts:
+def read_labelled(paths: Sequence[str], limit: int | None = None, default_label: str | None = None) -> LabelledTexts:
     """Read every good row of `paths` (at most `limit` in all); raises FileNotFoundError for a
-    missing file and ValueError for a damaged compressed stream, both naming the file."""
+    missing file and ValueError for a damaged compressed stream, both naming the file. Rows
+    without a `label` take `default_label` where one is given (e.g. "human" for files of
+    human text only)."""
     out = LabelledTexts()
     for path in paths:
         if not os.path.isfile(path):
@@ -83,7 +85,7 @@ def read_labelled(paths: Sequence[str], limit: int | None = None) -> LabelledTex
                 if limit is not None and len(out) >= limit:
                     return out
                 out.read += 1
-                problem = _add(out, line)
+                problem = _add(out, line, default_label)
                 if problem:
                     out.bad += 1
                     if len(out.problems) < MAX_PROBLEMS_KEPT:
@@ -94,7 +96,7 @@ def read_labelled(paths: Sequence[str], limit: int | None = None) -> LabelledTex
     return out
 
 
-def _add(out: LabelledTexts, line: str) -> str | None:
+def _add(out: LabelledTexts, line: str, default_label: str | None = None) -> str | None:
     if not line.strip():
         return "empty line"
     try:
@@ -103,7 +105,7 @@ def _add(out: LabelledTexts, line: str) -> str | None:
         return "not JSON"
     if not isinstance(row, dict):
         return f"a JSON {type(row).__name__}, not an object"
-    text, label = row.get("text"), row.get("label")
+    text, label = row.get("text"), row.get("label", default_label)
     if not isinstance(text, str) or not text.strip():
         return "no text (missing, empty or not a string)"
     if label not in LABELS:

@@ -27,17 +27,31 @@ NGRAM_FILE = "ngram.ftz"
 # ChatGPT's public release: before it, machine-written web text was rare.
 DATE_PRIOR_CUTOFF = dt.datetime(2022, 11, 30, tzinfo=dt.timezone.utc)
 DEFAULT_DATE_PRIOR_ODDS = 0.05
-# The detectors are trained on English: on Arabic, Bulgarian, Chinese, Indonesian, Russian and
-# Urdu news the fastText score ranks backwards (AUROC 0.39). English prose has 15-55% function
-# words (1st percentile over every dev domain: 0.20); these six languages have ~0. Texts of at
-# least GATE_MIN_CHARS below the floor get no probability rather than a wrong one.
-ENGLISH_FUNCTION_WORD_FLOOR = 0.10
-GATE_MIN_CHARS = 200
-# Non-Latin scripts are caught at any length: extra UTF-8 bytes per character (Cyrillic adds 1,
-# CJK 2; English with curly quotes or the odd emoji stays far below).
-NON_LATIN_EXTRA_BYTES = 0.3
-GATE_MIN_CHARS_SCRIPT = 20
-_GATE_FEATURE = "style.function_word_rate"
+# The reject threshold of a stack trained without validation data (train-detector --validation
+# chooses one from human texts the stack never saw, and stack.json records it).
+FIXED_THRESHOLD = 0.9
+# The language gate. The detectors are trained and validated on English (DetectorStack.languages):
+# on Arabic, Bulgarian, Chinese, Indonesian, Russian and Urdu news the fastText score ranks
+# backwards (AUROC 0.39). A text gets a probability only when fastText's language identification
+# (detectors/language.py, lid.176.ftz on its first 500 characters) gives one of the stack's
+# languages with probability >= LANGUAGE_SCORE_FLOOR, and its folded text has at least
+# MIN_CHARS_TO_JUDGE characters; otherwise no probability rather than a wrong one.
+# Floor, measured (bench/language_id.py): English texts passing at 0.3/0.5/0.7/0.9: dev 99.98/
+# 99.98/99.84/90.2%, English web_human pages 99.70/99.70/99.11/82.8%. Non-English texts passing as
+# English barely move from 0.3 to 0.7 (multilingual 0.28% at each; web_human's `lang` = other
+# pages 1.15/1.01/1.01%: of those 7 at 0.5, 5 are English pages and 2 open in English). At 0.5
+# English is likelier than all 175 other languages together; above 0.7 English pages are lost.
+LANGUAGE_SCORE_FLOOR = 0.5
+# Length, measured on the first N characters of dev's texts (cut at a space), shipped stack of
+# a87b7e0d826a at 0.9, against 0.8% for whole texts; and language ID on the same prefixes:
+#   N                      100    150    200    250    300    400    500
+#   human texts rejected  20.8%  11.5%   7.6%   5.8%   4.3%   2.9%   1.8%
+#   English kept as "en"  99.8%  99.9% 99.97% 99.98% 99.98% 99.98% 99.98%
+# Language ID has levelled off by 200 characters; the detector has not, mostly on formal prose
+# (SQuAD Wikipedia, arXiv). 300 halves the human rejections of 200 and declines no English page
+# of web_human, 4.8% of DCLM's pages and 8.1% of dev's texts (642 of its 729 are Yelp reviews),
+# against 0%, 1.6% and 2.9% at 200. Characters of the folded text; recheck after retraining.
+MIN_CHARS_TO_JUDGE = 300
 
 
 class ModelFileError(ValueError):
@@ -109,18 +123,27 @@ class StackScores:
     features: np.ndarray                    # (n, k) every detector's features, named by feature_names
     feature_names: tuple[str, ...]
     residue: list[str | None]               # the first chatbot-residue phrase found, if any
-    supported: np.ndarray                   # (n,) bool: False where the text is not English enough
+    supported: np.ndarray                   # (n,) bool: gets a probability (passed the language gate)
+    language: list[str]                     # ISO 639 code from language identification ("und": empty text)
+    language_score: np.ndarray              # (n,) float32 probability of `language`
+    language_supported: np.ndarray          # (n,) bool: one of the stack's languages, score >= the floor
+    too_short: np.ndarray                   # (n,) bool: folded text under MIN_CHARS_TO_JUDGE characters
 
 
 class DetectorStack:
-    def __init__(self, detectors: list, stacker: Stacker, date_prior_odds: float = DEFAULT_DATE_PRIOR_ODDS):
+    def __init__(self, detectors: list, stacker: Stacker, date_prior_odds: float = DEFAULT_DATE_PRIOR_ODDS,
+                 languages: tuple[str, ...] = ("en",)):
+        from detectors.language import LanguageIdentifier
         self.detectors = detectors
+        self.languages = tuple(languages)   # what the stack was trained and validated on: ISO 639 codes
+        self.language_identifier = LanguageIdentifier()   # loads lid.176.ftz on first use
         self.stacker = stacker
         self.date_prior_odds = date_prior_odds
         self.feature_names = tuple(f"{d.name}.{f}" for d in detectors for f in d.feature_names)
         self.versions = {d.name: d.version for d in detectors}
         self.digest = "unsaved"   # sha256 of stack.json, set by load_stack
         self.about: dict = {}
+        self.threshold = fixed_threshold()   # the default reject threshold and where it came from
         self.stacker.design(np.zeros((0, len(self.feature_names))), self.feature_names)  # fail early
 
     def features(self, texts: Sequence[str]) -> tuple[np.ndarray, list[str], list[str | None]]:
@@ -143,38 +166,46 @@ class DetectorStack:
         probability = self.stacker.probability(features, self.feature_names)
         if dates is not None:
             probability = apply_date_prior(probability, dates, self.date_prior_odds)
-        supported = np.ones(len(texts), dtype=bool)
-        lengths = np.fromiter(map(len, folded), dtype=np.int64, count=len(folded))
-        if _GATE_FEATURE in self.feature_names:
-            rate = features[:, self.feature_names.index(_GATE_FEATURE)]
-            supported = ~((rate < ENGLISH_FUNCTION_WORD_FLOOR) & (lengths >= GATE_MIN_CHARS))
-        extra = np.fromiter((len(t.encode("utf-8", "surrogatepass")) for t in folded), dtype=np.int64,
-                            count=len(folded)) - lengths
-        supported &= ~((extra > NON_LATIN_EXTRA_BYTES * lengths) & (lengths >= GATE_MIN_CHARS_SCRIPT))
-        return StackScores(probability, features, self.feature_names, matches, supported)
+        language, language_score = self.language_identifier.identify(folded)
+        allowed = set(self.languages)
+        known = np.fromiter((code in allowed for code in language), dtype=bool, count=len(language))
+        known &= language_score >= LANGUAGE_SCORE_FLOOR
+        too_short = np.fromiter(map(len, folded), dtype=np.int64, count=len(folded)) < MIN_CHARS_TO_JUDGE
+        return StackScores(probability, features, self.feature_names, matches, known & ~too_short,
+                           language, language_score, known, too_short)
 
     @property
     def version(self) -> str:
-        """What scored a row: the stack file's digest and every detector's version."""
-        return f"stack={self.digest[:12]};" + ";".join(f"{n}={v}" for n, v in self.versions.items())
+        """What scored a row: the stack file's digest, every detector's version and the language
+        identification model's."""
+        return (f"stack={self.digest[:12]};" + ";".join(f"{n}={v}" for n, v in self.versions.items())
+                + f";language={self.language_identifier.version}")
+
+
+def fixed_threshold() -> dict:
+    return {"value": FIXED_THRESHOLD, "chosen_on": None, "max_fpr": None, "fpr": None, "human_texts": None}
 
 
 def build_detectors(ngram_model_bytes: bytes | None) -> list:
     """The default detector set, in the stack's feature order; the ngram detector only when
     a model is given."""
+    from detectors.frequency import FrequencyDetector
     from detectors.lexicon import LexiconDetector
     from detectors.residue import ResidueDetector
     from detectors.style import StyleDetector
-    detectors: list = [ResidueDetector(), LexiconDetector(), StyleDetector()]
+    detectors: list = [ResidueDetector(), LexiconDetector(), StyleDetector(), FrequencyDetector()]
     if ngram_model_bytes is not None:
         from detectors.ngram import NgramDetector
         detectors.insert(0, NgramDetector.from_bytes(ngram_model_bytes))
     return detectors
 
 
-def stack_document(stacker: Stacker, detectors: list, files: dict[str, bytes], about: dict) -> dict:
-    """The stack.json of a trained stack: `files` are the other files of the folder, by name."""
-    return {"format": FORMAT, "stacker": stacker.to_json(),
+def stack_document(stacker: Stacker, detectors: list, files: dict[str, bytes], about: dict,
+                   threshold: dict | None = None) -> dict:
+    """The stack.json of a trained stack: `files` are the other files of the folder, by name;
+    `threshold` the default reject threshold and the validation it was chosen on."""
+    return {"format": FORMAT, "stacker": stacker.to_json(), "threshold": threshold or fixed_threshold(),
+            "languages": ["en"],   # what the stack is trained and validated on: the language gate's list
             "detectors": {d.name: d.version for d in detectors},
             "feature_names": [f"{d.name}.{f}" for d in detectors for f in d.feature_names],
             "date_prior": {"cutoff": DATE_PRIOR_CUTOFF.date().isoformat(), "odds_ratio": DEFAULT_DATE_PRIOR_ODDS},
@@ -220,12 +251,13 @@ def load_stack(folder: str, read_bytes=None, date_prior_odds: float | None = Non
         raise ModelFileError(str(error)) from None
     stacker = Stacker.from_json(document["stacker"])
     odds = document["date_prior"]["odds_ratio"] if date_prior_odds is None else date_prior_odds
-    stack = DetectorStack(detectors, stacker, odds)
+    stack = DetectorStack(detectors, stacker, odds, tuple(document.get("languages", ["en"])))
     recorded = document.get("detectors", {})
     if recorded != stack.versions:
         raise ModelFileError(f"{join(STACK_FILE)} was trained with detector versions {recorded}, "
                              f"this firsthand has {stack.versions}: retrain with `firsthand train-detector`")
     stack.about = document.get("about", {})
+    stack.threshold = document.get("threshold") or fixed_threshold()
     stack.digest = hashlib.sha256(raw).hexdigest()
     return stack
 

@@ -14,36 +14,65 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import zstandard
 
-# Short original texts, written for this demo.
+# Short original texts, written for this demo: each over 300 characters, so the detectors judge it
+# (detectors/stack.MIN_CHARS_TO_JUDGE).
 TEXTS = [
     "The river flooded the lower fields again this spring, and the farmers moved their sheep to the ridge "
-    "before the water reached the fences. Nobody in the village remembers a wetter April.",
+    "before the water reached the fences. Nobody in the village remembers a wetter April. "
+    "The ferry stopped for two days, the post came by tractor, and the pub ran out of crisps "
+    "on the Saturday, which people still talk about.",
     "Our bakery opens at six. The rye loaf sells out first, usually by nine, so ask us to keep one aside "
-    "if you are coming later. We close on Mondays to rest the sourdough and ourselves.",
+    "if you are coming later. We close on Mondays to rest the sourdough and ourselves. "
+    "In August we bake less, because half the street is on holiday and the oven makes the "
+    "shop too hot to stand in after ten.",
     "The committee voted four to three to repave Elm Street in July. Residents asked for the work to "
-    "start after the school term ends, and the council agreed to publish a detour map next week.",
+    "start after the school term ends, and the council agreed to publish a detour map next week. "
+    "Two shop owners said the last repairs took twice as long as promised; the chair said "
+    "this contract has a penalty clause.",
     "I replaced the bottom bracket on my old steel bike last night. The cups were seized, so it took "
-    "penetrating oil, a long breaker bar and a lot of patience, but it spins quietly now.",
+    "penetrating oil, a long breaker bar and a lot of patience, but it spins quietly now. "
+    "Next job is the headset, which creaks on every climb. I will probably need to borrow "
+    "the cup press from the club again.",
     "Tide tables for the harbour are posted at the ferry office. Spring tides this month reach 5.2 metres; "
-    "moor with slack lines and check them at low water.",
+    "moor with slack lines and check them at low water. The harbour master asks visiting "
+    "boats to raft up on the north wall and to keep the slipway clear on Saturday mornings, "
+    "when the rowing club launches.",
     "She learned to knit from her grandmother, who never used a pattern and counted stitches under her "
-    "breath in Welsh. The scarf she made that winter was uneven and warm.",
+    "breath in Welsh. The scarf she made that winter was uneven and warm. She still has it, "
+    "grey and red, with a dropped stitch near one end that she never went back to fix "
+    "because, she says, it marks the day the cat arrived.",
     "Library hours change on 1 September: weekdays 9 to 7, Saturdays 10 to 4. The reading room stays "
-    "closed while the roof is repaired.",
+    "closed while the roof is repaired. Returns can go in the box by the side door, and "
+    "the Tuesday story hour moves to the community hall until the scaffolding comes down, "
+    "probably in October, weather permitting.",
     "To descale a kettle, fill it halfway with equal parts water and white vinegar, boil, leave it for an "
-    "hour, then rinse twice. Lemon juice works too and smells better.",
+    "hour, then rinse twice. Lemon juice works too and smells better. If you live in a "
+    "hard water area, do it every month or so; the scale flakes off into your tea otherwise, "
+    "and the element works harder.",
     "The match was called off at half time when the floodlights failed. The referee said it will be "
-    "replayed in full, and tickets from tonight remain valid.",
+    "replayed in full, and tickets from tonight remain valid. Fans waited in the dark for "
+    "twenty minutes before the announcement, and the away end sang the whole time, which "
+    "the home stewards took in good humour.",
     "Certainly! Here's a comprehensive overview of the topic. In today's fast-paced world, it is crucial "
-    "to delve into the intricate tapestry of factors that underscore this pivotal issue.",
+    "to delve into the intricate tapestry of factors that underscore this pivotal issue. "
+    "Moreover, by fostering a holistic understanding, stakeholders can navigate these "
+    "multifaceted challenges and unlock transformative opportunities for growth.",
     "Our hiking group meets at the trailhead car park at eight on Sundays. Bring water, a snack and "
-    "boots with a good grip: the north path is muddy after rain.",
+    "boots with a good grip: the north path is muddy after rain. We walk about twelve "
+    "kilometres and stop for lunch at the old quarry. Dogs are welcome on a lead, and "
+    "newcomers should ask for Gwen, who carries the first-aid kit.",
     "The museum's new exhibit shows tools from a Bronze Age settlement found under a supermarket car park. "
-    "The sickle blades still carry the marks of the stones used to sharpen them.",
+    "The sickle blades still carry the marks of the stones used to sharpen them. Entry is "
+    "free on the first Sunday of the month, and the volunteers run a handling table where "
+    "children can hold a replica axe.",
     "Встреча жильцов дома состоится в четверг в семь часов вечера во дворе. Обсудим ремонт крыши и "
-    "график уборки подъезда.",
+    "график уборки подъезда. Просим принести предложения по озеленению двора и по "
+    "установке новых скамеек. Если пойдёт дождь, встреча пройдёт в помещении библиотеки на "
+    "первом этаже соседнего дома. Приходите всей семьёй.",
     "As an AI language model, I do not have personal opinions, but I can offer a balanced summary of "
-    "the arguments that are commonly made on both sides.",
+    "the arguments that are commonly made on both sides. It is important to note that "
+    "perspectives on this topic vary widely, and a comprehensive understanding requires "
+    "considering the broader context and the evidence.",
 ]
 
 HTML_PAGE = """<!DOCTYPE html>

@@ -17,10 +17,9 @@ from apache_beam.metrics import Metrics
 
 from pipeline.batching import BufferedFn
 from pipeline.read import NAMESPACE
-from schemas import FLAG_CHATBOT_RESIDUE, FLAG_DETECTOR_FAILED, FLAG_DETECTOR_UNSUPPORTED
+from schemas import FLAG_CHATBOT_RESIDUE, FLAG_DETECTOR_FAILED, FLAG_DETECTOR_TOO_SHORT, FLAG_DETECTOR_UNSUPPORTED
 
 POLICIES = ("reject", "weight")
-DEFAULT_THRESHOLD = 0.9
 DEFAULT_BATCH = 256
 _log = logging.getLogger("firsthand.detect")
 
@@ -29,7 +28,7 @@ _log = logging.getLogger("firsthand.detect")
 class DetectConfig:
     enabled: bool = True
     model: str | None = None          # a stack folder on any Beam filesystem; None: the shipped one
-    threshold: float = DEFAULT_THRESHOLD
+    threshold: float | None = None    # None: the stack's default (stack.json), set by the run before it starts
     policy: str = "reject"            # reject: at/above threshold or residue -> rejected; weight: sample weights
     date_prior_odds: float | None = None   # None: the stack's own (0.05)
     batch: int = DEFAULT_BATCH
@@ -76,6 +75,7 @@ class ScoreDocumentsFn(BufferedFn):
         self._stack = None
         self._scored = Metrics.counter(NAMESPACE, "detect.scored")
         self._unsupported = Metrics.counter(NAMESPACE, "detect.unsupported_language")
+        self._too_short = Metrics.counter(NAMESPACE, "detect.too_short")
         self._residue = Metrics.counter(NAMESPACE, "detect.chatbot_residue")
         self._failed = Metrics.counter(NAMESPACE, "detect.failed")
 
@@ -103,7 +103,8 @@ class ScoreDocumentsFn(BufferedFn):
                     self._scored.inc()
                     yield {**doc, "flags": list(doc["flags"]) + [FLAG_DETECTOR_FAILED],
                            "synthetic_probability": None, "synthetic_signals": None,
-                           "synthetic_evidence": None, "detector_version": self._stack.version}
+                           "synthetic_evidence": None, "detector_version": self._stack.version,
+                           "language": None, "language_score": None}
 
     def _score(self, batch: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Scored copies of the batch's documents, all at once (nothing is yielded before all are scored)."""
@@ -119,14 +120,19 @@ class ScoreDocumentsFn(BufferedFn):
                 flags.append(FLAG_CHATBOT_RESIDUE)
             probability = float(scores.probability[i])
             if not scores.supported[i]:
-                flags.append(FLAG_DETECTOR_UNSUPPORTED)
+                # the language gate, one flag per declined text: too short to judge (under
+                # stack.MIN_CHARS_TO_JUDGE, whatever its language: identification is least sure on
+                # short texts), else a language the stack was not trained on
+                flags.append(FLAG_DETECTOR_TOO_SHORT if scores.too_short[i] else FLAG_DETECTOR_UNSUPPORTED)
                 probability = None
             out.append({**doc, "flags": flags, "synthetic_probability": probability,
                         "synthetic_signals": [{"name": n, "score": float(v)} for n, v in zip(names, scores.features[i])],
-                        "synthetic_evidence": evidence, "detector_version": version})
+                        "synthetic_evidence": evidence, "detector_version": version,
+                        "language": scores.language[i], "language_score": float(scores.language_score[i])})
         self._scored.inc(len(batch))   # counted once the whole batch is scored
         self._residue.inc(sum(1 for doc in out if doc["synthetic_evidence"] is not None))
-        self._unsupported.inc(sum(1 for doc in out if doc["synthetic_probability"] is None))
+        self._unsupported.inc(sum(1 for doc in out if FLAG_DETECTOR_UNSUPPORTED in doc["flags"]))
+        self._too_short.inc(sum(1 for doc in out if FLAG_DETECTOR_TOO_SHORT in doc["flags"]))
         return out
 
 

@@ -18,8 +18,9 @@ from apache_beam.io.filesystems import FileSystems
 from detectors.prevalence import Rates, adjusted_share
 from pipeline.write import TEMP_DIR, rename_into_place
 from schemas import (DOCUMENTS, ERRORS, FAILED_MANIFEST, FLAG_CHATBOT_RESIDUE, FLAG_DETECTOR_FAILED,
-                     FLAG_DETECTOR_UNSUPPORTED, KEPT, MANIFEST, REASON_CHATBOT_RESIDUE, REASON_EXACT_DUPLICATE,
-                     REASON_NEAR_DUPLICATE, REASON_SYNTHETIC, REJECTED, SCHEMA_VERSION, UNCHECKED_MANIFEST)
+                     FLAG_DETECTOR_TOO_SHORT, FLAG_DETECTOR_UNSUPPORTED, KEPT, MANIFEST, REASON_CHATBOT_RESIDUE,
+                     REASON_EXACT_DUPLICATE, REASON_NEAR_DUPLICATE, REASON_SYNTHETIC, REJECTED, SCHEMA_VERSION,
+                     UNCHECKED_MANIFEST)
 
 _log = logging.getLogger("firsthand.manifest")
 
@@ -67,6 +68,7 @@ def _detect_stage(run_info: dict[str, Any], outputs: list[dict[str, Any]], reaso
             "rejected_chatbot_residue": reasons.get(REASON_CHATBOT_RESIDUE, 0),
             "chatbot_residue_flags": flags.get(FLAG_CHATBOT_RESIDUE, 0),
             "unsupported_language": flags.get(FLAG_DETECTOR_UNSUPPORTED, 0),
+            "too_short": flags.get(FLAG_DETECTOR_TOO_SHORT, 0),
             "failed": flags.get(FLAG_DETECTOR_FAILED, 0),
             "at_or_above_threshold": flagged,
             "machine_written_share": _machine_written_share(run_info, flagged, with_probability)}

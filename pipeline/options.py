@@ -14,7 +14,7 @@ from detectors.minhash import CHAR, WORD, MinHashConfig, bands_rows_for_threshol
 from pipeline.errors import ConfigError
 from pipeline.fields import PRESETS, FieldMapping, mapping_from
 from pipeline.formats import FORMATS
-from pipeline.detect import DEFAULT_BATCH, DEFAULT_THRESHOLD, POLICIES, DetectConfig
+from pipeline.detect import DEFAULT_BATCH, POLICIES, DetectConfig
 from pipeline.lsh import VERIFY_CHOICES, VERIFY_SHINGLES, DedupConfig
 
 MODES = ("filter", "tag")
@@ -105,9 +105,10 @@ def _add_detector_args(add) -> None:
     add(*_both("detector_model"), dest="detector_model", default=None,
         help="Detector stack folder written by `firsthand train-detector`, on any Beam filesystem. "
              "(default: the model shipped with firsthand)")
-    add(*_both("synthetic_threshold"), dest="synthetic_threshold", type=float, default=DEFAULT_THRESHOLD,
+    add(*_both("synthetic_threshold"), dest="synthetic_threshold", type=float, default=None,
         help="With --synthetic-policy reject, documents whose synthetic_probability is at or above this "
-             f"are rejected with reason `synthetic`. (default: {DEFAULT_THRESHOLD})")
+             "are rejected with reason `synthetic`. (default: the detector model's, chosen so that at most 1%% "
+             "of human web pages it never saw are rejected; the manifest records it)")
     add(*_both("synthetic_policy"), dest="synthetic_policy", default="reject", choices=POLICIES,
         help="reject: reject documents at or above --synthetic-threshold, or with chatbot residue. "
              "weight: reject none for it; write sample_weight = 1 - synthetic_probability (0 with chatbot "
@@ -120,7 +121,7 @@ def _add_detector_args(add) -> None:
 
 
 def detect_config_from(o: "FirsthandOptions") -> DetectConfig:
-    if not 0.0 < o.synthetic_threshold < 1.0:
+    if o.synthetic_threshold is not None and not 0.0 < o.synthetic_threshold < 1.0:
         raise ConfigError(f"--synthetic-threshold must be in (0, 1) (probabilities stop at 0.9999), "
                           f"got {o.synthetic_threshold}")
     if o.date_prior_odds is not None and not 0.0 < o.date_prior_odds <= 1.0:

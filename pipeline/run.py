@@ -133,18 +133,26 @@ def build_pipeline(p: beam.Pipeline, config: RunConfig, sources: list[SourceFile
      | "Manifest" >> WriteManifest(config.output, run_info, checked_by_driver))
 
 
-def _check_detector(config: RunConfig) -> dict[str, Any] | None:
-    """Load the detector stack once before the run, so a bad model folder fails up front."""
+def _check_detector(config: RunConfig) -> tuple[RunConfig, dict[str, Any] | None]:
+    """Load the detector stack once before the run, so a bad model folder fails up front; the
+    run's config gets the stack's default threshold unless the user gave one, and the stack's
+    digest, which every worker must load."""
     if not config.detect.enabled:
-        return None
+        return config, None
     from detectors.stack import ModelFileError
     try:
         stack = load_configured_stack(config.detect)
     except ModelFileError as error:
         raise ConfigError(f"--detector-model: {error}") from None
-    return {"version": stack.version, "stack_sha256": stack.digest, "versions": stack.versions,
-            "date_prior_odds": stack.date_prior_odds, "trained_on": stack.about.get("datasets"),
-            "held_out_rates": held_out_rates(config.detect, stack.digest)}
+    given = config.detect.threshold is not None
+    detect = dataclasses.replace(config.detect, expected_sha256=stack.digest,
+                                 threshold=config.detect.threshold if given else stack.threshold["value"])
+    threshold = {"value": detect.threshold, "source": "--synthetic-threshold" if given else "model",
+                 "model_default": stack.threshold}
+    return dataclasses.replace(config, detect=detect), {
+        "version": stack.version, "stack_sha256": stack.digest, "versions": stack.versions,
+        "date_prior_odds": stack.date_prior_odds, "trained_on": stack.about.get("datasets"),
+        "threshold": threshold, "held_out_rates": held_out_rates(detect, stack.digest)}
 
 
 def is_local_runner(runner: str) -> bool:
@@ -316,10 +324,7 @@ def run(argv: list[str], workers: int | None = None, wait: bool = True,
     num_shards = config.num_shards or auto_num_shards(sources, config.shard_input_mb)
     if not config.dedup.partitions:
         config = dataclasses.replace(config, dedup=dataclasses.replace(config.dedup, partitions=max(8, 2 * num_shards)))
-    detector = _check_detector(config)
-    if detector is not None:   # workers must load exactly the stack checked here
-        config = dataclasses.replace(config, detect=dataclasses.replace(config.detect,
-                                                                        expected_sha256=detector["stack_sha256"]))
+    config, detector = _check_detector(config)
     run_info = {
         "firsthand_version": _versions()["firsthand"],
         "detector": detector,
@@ -370,9 +375,25 @@ def _detect_summary(detect: dict[str, Any]) -> list[str]:
             (f"  {detect['rejected_synthetic']:,} rejected at or above {detect['threshold']}, "
              if detect["policy"] == "reject" else "  weighted by 1 - probability (weight policy), ")
             + f"{detect['chatbot_residue_flags']:,} with chatbot residue, "
-            f"{detect['unsupported_language']:,} not English enough to judge"
+            f"{detect['unsupported_language']:,} in a language the detectors do not judge, "
+            f"{detect.get('too_short', 0):,} too short to judge"
             + (f", {detect['failed']:,} failed (see the log)" if detect.get("failed") else ""),
-            *_share_summary(detect)]
+            *_threshold_summary(detect), *_share_summary(detect)]
+
+
+def _threshold_summary(detect: dict[str, Any]) -> list[str]:
+    """Where the threshold came from and what the probability assumes."""
+    threshold = (detect.get("model") or {}).get("threshold") or {}
+    default = threshold.get("model_default") or {}
+    if threshold.get("source") == "model" and default.get("chosen_on"):
+        where = (f"the model's default, chosen so that at most {default['max_fpr']:.0%} of "
+                 f"{default['human_texts']:,} held-out human texts are rejected ({default['fpr']:.1%} are)")
+    elif threshold.get("source") == "model":
+        where = "the model's fixed default"
+    else:
+        where = "set by --synthetic-threshold"
+    return [f"  threshold {detect['threshold']}: {where}; probabilities assume even odds of machine text, "
+            f"times the date prior's odds for documents dated before 30 Nov 2022"]
 
 
 def _share_summary(detect: dict[str, Any]) -> list[str]:

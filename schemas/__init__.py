@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
-SCHEMA_VERSION = "1.2.0"
+SCHEMA_VERSION = "1.3.0"
 SCHEMA_VERSION_KEY = b"firsthand.schema_version"
 TABLE_KEY = b"firsthand.table"
 
@@ -54,6 +54,7 @@ FLAG_DATE_UNPARSEABLE = "date_unparseable"
 FLAG_CONTROL_CHARACTERS = "control_characters"
 FLAG_CHATBOT_RESIDUE = "chatbot_residue"
 FLAG_DETECTOR_UNSUPPORTED = "detector_unsupported_language"
+FLAG_DETECTOR_TOO_SHORT = "detector_text_too_short"
 FLAG_DETECTOR_FAILED = "detector_failed"
 
 
@@ -105,7 +106,8 @@ DOCUMENT_COLUMNS: tuple[Column, ...] = (
     Column("synthetic_probability", pa.float32(), True,
            "Calibrated probability that the text is machine-written, for a 50% prior, with the "
            "date prior applied when `date` is before the cutoff. Null when the detectors are "
-           "off, or for text they cannot judge (`detector_unsupported_language`)."),
+           "off, or for text they cannot judge (`detector_unsupported_language`, "
+           "`detector_text_too_short`, `detector_failed`)."),
     Column("synthetic_signals", _list_of(SIGNAL_TYPE), True,
            "Every detector feature behind `synthetic_probability`, as (`detector.feature`, "
            "score): e.g. `ngram.ngram_machine_logit` (fastText log-odds), "
@@ -116,11 +118,23 @@ DOCUMENT_COLUMNS: tuple[Column, ...] = (
     Column("detector_version", pa.string(), True,
            "The detector stack that scored the row: stack sha256 prefix and each detector's "
            "version. Null when the detectors are off."),
+    Column("language", pa.string(), True,
+           "Language of the text's first 500 characters by fastText's 176-language identification "
+           "(lid.176.ftz): its code, ISO 639-1 such as `en`, `de`, `zh` where there is one, else "
+           "ISO 639-2/3 (`ceb`, `yue`); `und` for a text with nothing to identify. Null when the "
+           "detectors are off or failed on the text."),
+    Column("language_score", pa.float32(), True,
+           "The language identification's probability for `language`, in [0, 1] (0 for `und`). "
+           "A text gets `synthetic_probability` only when `language` is one the detector stack was "
+           "trained on (English) with `language_score` >= 0.5. Null when `language` is."),
     Column("flags", _list_of(pa.string()), False,
            "Facts worth knowing that are not reasons to drop: `id_collision`, "
-           "`date_unparseable`, `chatbot_residue`, `detector_unsupported_language` (the text "
-           "is not English enough for the detectors; no probability), `detector_failed` (a "
-           "detector raised on this text; no probability, the run went on)."),
+           "`date_unparseable`, `control_characters`, `chatbot_residue`, "
+           "`detector_unsupported_language` (`language` "
+           "is not one the detectors were trained on, or is identified with `language_score` "
+           "under 0.5; no probability), `detector_text_too_short` (under 300 characters after "
+           "folding: too short to judge; no probability), `detector_failed` (a detector raised "
+           "on this text; no probability, the run went on)."),
     Column("decision", pa.string(), False,
            "`keep` or `reject`. In tag mode every document is written and this says what "
            "filter mode would have done."),

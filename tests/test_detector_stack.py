@@ -62,13 +62,16 @@ def test_a_stacker_needing_a_feature_no_detector_gives_is_refused():
         DetectorStack([ResidueDetector()], stack([LengthDetector()]).stacker)
 
 
-def test_non_english_text_is_gated_not_scored():
-    from detectors.style import StyleDetector
-    english = "The committee said that it would not be able to finish the report before the end of the year. " * 3
-    russian = "Комитет заявил, что не сможет закончить доклад до конца года, потому что данных пока нет. " * 3
-    indonesian = "Pemerintah daerah akan membangun jembatan baru tahun depan untuk menghubungkan dua desa itu. " * 3
-    short_russian = "Встреча жильцов в четверг вечером."
-    scores = stack([LengthDetector(), StyleDetector()]).score([english, russian, indonesian, short_russian, "Да."])
-    # Latin-script Indonesian is caught by its missing English function words; Cyrillic by its
-    # script even when short; two letters are too few to judge
-    assert scores.supported.tolist() == [True, False, False, False, True]
+def test_non_english_and_too_short_texts_are_gated_not_scored():
+    from detectors.stack import MIN_CHARS_TO_JUDGE
+    english = "The committee said that it would not be able to finish the report before the end of the year. " * 4
+    russian = "Комитет заявил, что не сможет закончить доклад до конца года, потому что данных пока нет. " * 4
+    indonesian = "Pemerintah daerah akan membangun jembatan baru tahun depan untuk menghubungkan dua desa itu. " * 4
+    short_english = english[: MIN_CHARS_TO_JUDGE - 1]
+    scores = stack([LengthDetector()]).score([english, russian, indonesian, short_english, "Да."])
+    # fastText's language identification, not the script or function words: Latin-script
+    # Indonesian is declined like Cyrillic Russian; English under MIN_CHARS_TO_JUDGE is too short
+    assert scores.language[:4] == ["en", "ru", "id", "en"]
+    assert scores.supported.tolist() == [True, False, False, False, False]
+    assert scores.too_short.tolist() == [False, False, False, True, True]
+    assert scores.probability.shape == (5,)   # every text still has features and a raw probability

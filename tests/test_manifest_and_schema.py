@@ -64,7 +64,7 @@ def test_document_rows_round_trip_through_parquet_with_the_schema(tmp_path):
            "source_file": "/in/a.jsonl", "source_position": 7, "source_format": "jsonl", "source_fields": '{"a":1}',
            "text_hash": "0" * 32, "dup_cluster_id": "d1", "dup_cluster_size": 1, "dup_is_representative": True,
            "synthetic_probability": 0.25, "synthetic_evidence": "as an AI language model",
-           "detector_version": "stack=abc;residue=1",
+           "detector_version": "stack=abc;residue=1", "language": "en", "language_score": 0.75,
            "synthetic_signals": [{"name": "ngram.ngram_machine_logit", "score": -1.5}], "flags": ["date_unparseable"],
            "decision": "keep", "reasons": [], "sample_weight": 1.0}
     write_parquet([row], document_schema(), str(tmp_path), "kept/part-00000.parquet")

@@ -8,6 +8,11 @@ from tests.helpers import jsonl_bytes, manifest, read_rows, write
 pytest.importorskip("fasttext")
 
 
+def shipped_threshold() -> float:
+    from detectors.stack import default_stack_folder, load_stack
+    return load_stack(default_stack_folder()).threshold["value"]
+
+
 @pytest.fixture(scope="module")
 def tagged(demo, tmp_path_factory):
     out = str(tmp_path_factory.mktemp("runs") / "tag")
@@ -24,12 +29,17 @@ def test_every_document_is_scored_and_residue_is_rejected_with_its_phrase(tagged
     for r in residue:
         assert "chatbot_residue" in r["flags"] and "chatbot_residue" in r["reasons"]
         assert r["decision"] == "reject" and r["sample_weight"] == 0.0
-    unsupported = [r for r in rows if "detector_unsupported_language" in r["flags"]]
-    assert unsupported and all(r["synthetic_probability"] is None for r in unsupported)
-    assert all(r["text"][0] in "ВК" for r in unsupported)   # the demo's Cyrillic page
+    gate = {"detector_unsupported_language", "detector_text_too_short"}
+    declined = [r for r in rows if gate & set(r["flags"])]
+    assert declined and all(r["synthetic_probability"] is None and len(gate & set(r["flags"])) == 1 for r in declined)
+    assert [r["text"][0] for r in rows if r["language"] == "ru"] == ["В"]   # the demo's Cyrillic page...
+    assert all(r in declined for r in rows if r["language"] != "en")         # ...is declined
+    # every English demo text is long enough to judge (stack.MIN_CHARS_TO_JUDGE) and gets a probability
+    assert all(r["synthetic_probability"] is not None for r in rows if r["language"] == "en")
     synthetic = [r for r in rows if "synthetic" in r["reasons"]]
-    assert synthetic and all(r["synthetic_probability"] >= 0.9 for r in synthetic)
-    assert all(r["synthetic_probability"] < 0.9 for r in rows if r["synthetic_probability"] is not None
+    t = shipped_threshold()
+    assert synthetic and all(r["synthetic_probability"] >= t for r in synthetic)
+    assert all(r["synthetic_probability"] < t for r in rows if r["synthetic_probability"] is not None
                and "synthetic" not in r["reasons"])
 
 
@@ -37,8 +47,10 @@ def test_the_manifest_reports_the_detector_stage(tagged):
     m = manifest(tagged)
     detect, rows = m["stages"]["detect"], read_rows(tagged, "documents")
     scored = [r["synthetic_probability"] for r in rows if r["synthetic_probability"] is not None]
-    assert detect["enabled"] and detect["with_probability"] == len(scored) and detect["threshold"] == 0.9
+    assert detect["enabled"] and detect["with_probability"] == len(scored) and detect["threshold"] == shipped_threshold()
     assert detect["scored"] == len(rows) > len(scored)   # the Russian page is scored but gets no probability
+    assert detect["with_probability"] + detect["unsupported_language"] + detect["too_short"] + detect["failed"] \
+        == detect["scored"]                               # one reason for every row without a probability
     assert abs(detect["mean_synthetic_probability"] - sum(scored) / len(scored)) < 1e-3
     assert detect["rejected_chatbot_residue"] == m["counts"]["rejected_by_reason"]["chatbot_residue"] == 2
     assert detect["model"]["stack_sha256"] and detect["model"]["versions"]["ngram"].startswith("2+")
@@ -49,13 +61,14 @@ def test_the_manifest_estimates_the_machine_written_share_from_held_out_rates(ta
     from detectors.prevalence import Rates, adjusted_share
     detect = manifest(tagged)["stages"]["detect"]
     rates = detect["model"]["held_out_rates"]
-    assert rates["measured_on"] == ["dev.jsonl.zst"] and rates["threshold"] == 0.9
+    t = shipped_threshold()
+    assert rates["measured_on"] == ["dev.jsonl.zst", "web_validation.jsonl.zst"] and rates["threshold"] == t
     assert 0.5 < rates["tpr"] < 1 and 0 < rates["fpr"] < 0.05 and rates["machine_texts"] > 1000
     rows = read_rows(tagged, "documents")
-    flagged = sum(1 for r in rows if r["synthetic_probability"] is not None and r["synthetic_probability"] >= 0.9)
+    flagged = sum(1 for r in rows if r["synthetic_probability"] is not None and r["synthetic_probability"] >= t)
     assert detect["at_or_above_threshold"] == flagged
     share = detect["machine_written_share"]
-    expected = adjusted_share(flagged, detect["with_probability"], Rates(0.9, rates["tpr"], rates["fpr"],
+    expected = adjusted_share(flagged, detect["with_probability"], Rates(t, rates["tpr"], rates["fpr"],
                                                                          rates["machine_texts"], rates["human_texts"]))
     assert share["estimate"] == round(expected.estimate, 4) and share["ci95"][0] <= share["estimate"] <= share["ci95"][1]
 
@@ -101,12 +114,17 @@ def test_a_low_threshold_rejects_scored_documents_and_the_counts_still_balance(d
     m = manifest(out)
     scored = m["stages"]["detect"]["with_probability"]
     assert m["counts"]["rejected_by_reason"]["synthetic"] == m["stages"]["detect"]["rejected_synthetic"] == scored
-    assert m["accounting"]["balanced"] and m["counts"]["kept"] == m["stages"]["detect"]["unsupported_language"]
+    assert m["accounting"]["balanced"]
+    kept = read_rows(out, "kept")   # only what the gate declined can stay: too short, or not English
+    assert kept and all(r["synthetic_probability"] is None for r in kept)
+    assert all({"detector_unsupported_language", "detector_text_too_short"} & set(r["flags"]) for r in kept)
 
 
 def test_the_date_prior_lowers_documents_dated_before_chatgpt(tmp_path):
     text = ("Certainly, the landscape of modern urban planning is multifaceted. It is crucial to delve into the "
-            "intricate interplay of transport, housing and green space, which underscores a pivotal shift.")
+            "intricate interplay of transport, housing and green space, which underscores a pivotal shift. "
+            "Moreover, fostering vibrant communities requires a holistic approach that leverages innovative "
+            "solutions and empowers stakeholders.")   # long enough to judge (stack.MIN_CHARS_TO_JUDGE)
     path = write(str(tmp_path / "in" / "d.jsonl"), jsonl_bytes([
         {"id": "old", "text": text, "date": "2020-03-01"},
         {"id": "new", "text": text + " ", "date": "2024-03-01"},
@@ -161,12 +179,14 @@ def test_a_text_that_breaks_a_detector_is_written_unscored_and_flagged(tmp_path,
         return real(self, texts)
     monkeypatch.setattr(StyleDetector, "features", fragile)   # the in-process runner shares this module
     path = write(str(tmp_path / "in" / "d.jsonl"), jsonl_bytes(
-        [{"id": f"d{i}", "text": f"An ordinary text number {i} about the weather and the harbour."} for i in range(5)]
+        [{"id": f"d{i}", "text": f"An ordinary text number {i} about the weather and the harbour. " * 6}
+         for i in range(5)]
         + [{"id": "bad", "text": "This one says BOOM and breaks the style detector."}]))
     out = str(tmp_path / "out")
     run(["--input", path, "--output", out, "--mode", "tag"])
     rows = {r["id"]: r for r in read_rows(out, "documents")}
     assert rows["bad"]["flags"] == ["detector_failed"] and rows["bad"]["synthetic_probability"] is None
+    assert rows["bad"]["language"] is None and rows["bad"]["language_score"] is None
     assert all(rows[f"d{i}"]["synthetic_probability"] is not None for i in range(5))
     m = manifest(out)
     assert m["stages"]["detect"]["failed"] == 1 and m["accounting"]["balanced"] and m["counts"]["read"] == 6

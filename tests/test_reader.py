@@ -16,10 +16,39 @@ TABLES = ("kept", "rejected")
 GOLDEN_ORDER = [3, 2, 7, 4, 1, 5, 0, 6]   # keyed_order(0, -1, 8) as first released
 
 
+# Pages long enough for the detectors to judge (most of the demo's are too short), two in a chat
+# model's style and two plainly human, so that selections on the probability select; the weight
+# policy keeps the chat-style ones in kept/.
+LONG_PAGES = [
+    "In today's fast-paced digital landscape, it is crucial to delve into the multifaceted interplay between "
+    "technology and society. This comprehensive overview explores the pivotal role that innovation plays in "
+    "fostering sustainable growth, while underscoring the importance of ethical considerations. By leveraging "
+    "cutting-edge solutions, stakeholders can navigate the intricate tapestry of challenges and unlock new "
+    "opportunities for a brighter future.",
+    "Embarking on a journey of self-discovery is a transformative experience that can profoundly enhance one's "
+    "well-being. It is essential to cultivate mindfulness, embrace resilience, and foster meaningful "
+    "connections. Furthermore, by prioritizing self-care and setting realistic goals, individuals can navigate "
+    "life's complexities with confidence. Ultimately, this holistic approach empowers us to thrive in an "
+    "ever-evolving world.",
+    "We got to the campsite late, well after dark, and my brother couldn't find the tent pegs. Turned out they "
+    "were in the car the whole time, under the cooler. Dad laughed so hard he had to sit down on the tailgate. "
+    "We ate cold beans out of the can that night because nobody could be bothered to light the stove, and "
+    "honestly it was one of the best nights of the summer.",
+    "The bus was twenty minutes late again this morning, so I missed the start of the lecture and had to "
+    "borrow notes from Sam. His handwriting is terrible. I spent most of lunch trying to work out whether a "
+    "squiggle was a 7 or a 1. Note to self: get the earlier bus, or finally fix the bike brakes so I can ride "
+    "in when it isn't raining.",
+]
+
+
 @pytest.fixture(scope="module")
 def run_dir(demo, tmp_path_factory):
-    out = str(tmp_path_factory.mktemp("reader") / "run")
-    run(["--input", f"{demo}/*", "--output", out, "--num-shards", "3"])
+    folder = tmp_path_factory.mktemp("reader")
+    pages = folder / "pages.jsonl"
+    pages.write_text("".join(json.dumps({"id": f"page-{i}", "text": t}) + "\n" for i, t in enumerate(LONG_PAGES)))
+    out = str(folder / "run")
+    run(["--input", f"{demo}/*", "--input", str(pages), "--output", out, "--num-shards", "3",
+         "--synthetic-policy", "weight"])
     return out
 
 
@@ -49,7 +78,7 @@ def test_every_row_is_read_exactly_once_across_4_ranks_and_2_workers(run_dir):
             per_slot.append(len(ids))
             seen.extend(ids)
     expected = sorted(r["id"] for r in _reference(run_dir))
-    assert len(expected) == 44 and sorted(seen) == expected           # nothing twice, nothing missed
+    assert len(expected) == 48 and sorted(seen) == expected           # nothing twice, nothing missed
     assert sum(1 for n in per_slot if n) >= 6                            # and the work is spread
 
 
@@ -191,7 +220,7 @@ def test_each_row_group_is_decoded_once_by_default(run_dir, monkeypatch):
         (unit.path, unit.row_group)) or original(self, unit, columns))
     reader = open_run(run_dir).reader(Selection(tables=TABLES))
     rows = list(reader.documents())
-    assert len(reads) == len(set(reads)) == len(reader.units()) and len(rows) == 44
+    assert len(reads) == len(set(reads)) == len(reader.units()) and len(rows) == 48
 
 
 def test_exactly_once_when_most_units_select_nothing(run_dir):
