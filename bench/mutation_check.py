@@ -342,19 +342,20 @@ def check_module(module: str, chosen: list[tuple[Mutant, str]], trees: list[Path
 
 
 def table(results: list[Mutant], found: dict[str, int]) -> str:
+    """Markdown: per module and in all, mutants tested (of those made) and what became of them;
+    a timeout counts as killed (the mutant hung the tests)."""
     lines = ["| module | mutants (of all) | killed | timeout | survived | error | kill rate |",
              "|---|---|---|---|---|---|---|"]
-    for module in found:
-        rows = [m for m in results if m.module == module]
-        if not rows:
-            continue
+
+    def row(name: str, rows: list[Mutant], made: int) -> str:
         count = {s: sum(m.status == s for m in rows) for s in ("killed", "timeout", "survived", "error")}
-        rate = (count["killed"] + count["timeout"]) / len(rows)
-        lines.append(f"| `{module}` | {len(rows)} ({found[module]}) | {count['killed']} | {count['timeout']} | "
-                     f"{count['survived']} | {count['error']} | {rate:.0%} |")
-    detected = sum(m.status in ("killed", "timeout") for m in results)
-    lines.append(f"| all | {len(results)} | | | {sum(m.status == 'survived' for m in results)} | | "
-                 f"{detected / max(len(results), 1):.0%} |")
+        rate = (count["killed"] + count["timeout"]) / max(len(rows), 1)
+        return (f"| {name} | {len(rows)} ({made}) | {count['killed']} | {count['timeout']} | "
+                f"{count['survived']} | {count['error']} | {rate:.1%} |")
+
+    tested = [m for m in found if any(r.module == m for r in results)]
+    lines += [row(f"`{m}`", [r for r in results if r.module == m], found[m]) for m in tested]
+    lines.append(row("all", results, sum(found[m] for m in tested)))
     return "\n".join(lines)
 
 
