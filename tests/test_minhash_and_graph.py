@@ -263,3 +263,32 @@ def test_partition_buffers_release_a_partition_once_it_reaches_its_rows():
     assert list(buffers.add(1, [1, 2])) == [] and list(buffers.add(2, [9])) == []
     assert list(buffers.add(1, [3, 4, 5])) == [(1, [1, 2, 3, 4, 5])]
     assert list(buffers.drain()) == [(2, [9])]
+
+
+def test_graph_kernels_return_nothing_for_empty_input():
+    a, b = graph.empty_edges()
+    assert len(a) == len(b) == 0 and a.dtype == b.dtype == np.uint64
+    (x, y), unsettled = graph.large_star(*graph.empty_edges())
+    assert len(x) == len(y) == 0 and unsettled == 0
+    assert all(len(v) == 0 for v in graph.small_star(*graph.empty_edges()))
+    labels, rest = graph.settle(*graph.empty_edges())
+    assert all(len(v) == 0 for v in labels + rest)
+    values, offsets = graph.concat_packed([])
+    assert len(values) == 0 and offsets.tolist() == [0]
+
+
+def test_concat_reads_a_one_shot_iterable_once_for_every_column():
+    parts = [(np.array([1, 2], np.uint64), np.array([3, 4], np.uint64)), (np.array([5], np.uint64), np.array([6], np.uint64))]
+    first, second = graph.concat((p for p in parts), 2)   # a generator: consumed once
+    assert first.tolist() == [1, 2, 5] and second.tolist() == [3, 4, 6]
+
+
+def test_large_star_counts_a_middle_node_as_unsettled():
+    # the path 1 - 2 - 3, both directions: 1 is a centre, 3 a leaf, 2 (two neighbours, one
+    # smaller) is neither, so the round has not converged
+    node = np.array([1, 2, 2, 3], np.uint64)
+    neighbor = np.array([2, 1, 3, 2], np.uint64)
+    _, unsettled = graph.large_star(node, neighbor)
+    assert unsettled == 1
+    _, unsettled = graph.large_star(np.array([1, 2], np.uint64), np.array([2, 1], np.uint64))
+    assert unsettled == 0   # one edge: a centre and a leaf
